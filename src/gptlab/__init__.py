@@ -1,0 +1,6 @@
+"""gptlab: GPT pretraining experiments with Lightning and Hydra."""
+
+from gptlab.model import GPT, GPTConfig
+
+__version__ = "0.1.0"
+__all__ = ["GPT", "GPTConfig", "__version__"]

@@ -1,0 +1,9 @@
+"""Errors that mean "the user asked for something impossible", shown as one line, not a traceback."""
+
+
+class GptlabError(Exception):
+    """A problem with the user's input (config, file, value) that the message explains how to fix."""
+
+
+class ConfigError(GptlabError, ValueError):
+    """A config value that cannot work; the message names the key, e.g. ``model.emb_dim``."""

@@ -1,0 +1,24 @@
+"""Settings derived from the machine at run time, computed in one place."""
+
+from __future__ import annotations
+
+import torch
+
+
+def cuda_in_use(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def resolve_precision(precision: str | int | None, accelerator: str) -> str | int:
+    """``auto`` -> bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU."""
+    if precision not in (None, "auto"):
+        return precision
+    if not cuda_in_use(accelerator) or not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def configure_matmul(accelerator: str) -> None:
+    """TF32 for float32 matrix products on Ampere and newer: much faster, precise enough."""
+    if cuda_in_use(accelerator):
+        torch.set_float32_matmul_precision("high")

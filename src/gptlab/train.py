@@ -1,0 +1,89 @@
+"""Training from a composed Hydra config: instantiate, fit, optionally test, sample, report."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from gptlab.generate import sample_text
+from gptlab.model import GPTConfig
+from gptlab.module import GPTModule, OptimConfig
+from gptlab.runtime import configure_matmul, resolve_precision
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Objects of a group whose entries each have a ``_target_`` (callbacks, loggers)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def model_summary(config: GPTConfig, n_params: int) -> str:
+    head = "tied" if config.tie_weights else "untied"
+    return (
+        f"GPT: {n_params:,} parameters ({head} head) | n_layers={config.n_layers} "
+        f"n_heads={config.n_heads} emb_dim={config.emb_dim} hidden_dim={config.hidden_dim} "
+        f"context_length={config.context_length} vocab_size={config.vocab_size}"
+    )
+
+
+def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]:
+    """Every object of a run, validated before anything heavy happens."""
+    model_config: GPTConfig = instantiate(cfg.model)
+    optim_config: OptimConfig = instantiate(cfg.optim)
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    module: GPTModule = instantiate(cfg.module, model=model_config, optim=optim_config)
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    configure_matmul(accelerator)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        precision=resolve_precision(cfg.trainer.get("precision"), accelerator),
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")) or False,
+    )
+    return module, datamodule, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job; returns the final metrics (``val/loss`` and friends) as floats."""
+    L.seed_everything(cfg.seed, workers=True)
+    module, datamodule, trainer = build(cfg)
+    rank_zero_only(log.info)(model_summary(module.model_config, module.model.num_parameters()))
+
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test", False):
+        trainer.test(module, datamodule=datamodule)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+    sample = cfg.get("sample")
+    if sample and sample.max_new_tokens > 0 and trainer.is_global_zero:
+        text = sample_text(
+            module.model,
+            sample.prompt,
+            max_new_tokens=sample.max_new_tokens,
+            temperature=sample.temperature,
+            top_k=sample.top_k,
+            seed=cfg.seed,
+        )
+        print(f"\nSample from the trained model:\n{text}\n", flush=True)
+    return metrics
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The metric a sweeper optimizes (``optimized_metric``), or None when not set or not logged."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        log.warning("optimized_metric %r was not logged; logged: %s", name, sorted(metrics))
+        return None
+    return metrics[name]
