@@ -35,9 +35,10 @@ def model_summary(config: GPTConfig, n_params: int) -> str:
 
 
 def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]:
-    """Every object of a run, validated before anything heavy happens."""
+    """Every object of a run: the small configs are validated first, before anything heavy."""
     model_config: GPTConfig = instantiate(cfg.model)
     optim_config: OptimConfig = instantiate(cfg.optim)
+    L.seed_everything(cfg.seed, workers=True)  # before the model's weights are drawn
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     module: GPTModule = instantiate(cfg.module, model=model_config, optim=optim_config)
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
@@ -53,7 +54,6 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job; returns the final metrics (``val/loss`` and friends) as floats."""
-    L.seed_everything(cfg.seed, workers=True)
     module, datamodule, trainer = build(cfg)
     rank_zero_only(log.info)(model_summary(module.model_config, module.model.num_parameters()))
 

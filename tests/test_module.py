@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from gptlab.errors import ConfigError
+from gptlab.module import GPTModule, OptimConfig, parameter_groups
+
+TINY = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
+
+
+def test_weight_decay_only_on_matrices():
+    module = GPTModule(model=TINY)
+    decay, no_decay = parameter_groups(module.model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"])
+    assert all(p.dim() == 1 for p in no_decay["params"])
+    total = sum(p.numel() for g in (decay, no_decay) for p in g["params"])
+    assert total == module.model.num_parameters()  # the tied matrix appears once
+
+
+def test_hyperparameters_are_plain_values():
+    module = GPTModule(model=TINY, optim={"lr": 1e-3})
+    assert module.hparams["model"]["emb_dim"] == 32
+    assert module.hparams["optim"]["lr"] == 1e-3
+    assert all(isinstance(v, (int, float, bool, type(None))) for v in module.hparams["model"].values())
+
+
+def test_optim_values_are_checked():
+    with pytest.raises(ConfigError, match="optim.lr"):
+        OptimConfig(lr=0)
+    with pytest.raises(ConfigError, match="optim.lrr"):
+        OptimConfig.from_dict({"lrr": 1.0})
+
+
+def test_training_step_returns_a_scalar_loss():
+    module = GPTModule(model=TINY)
+    x = torch.randint(0, 97, (2, 16))
+    logits = module(x)
+    assert logits.shape == (2, 16, 97)
