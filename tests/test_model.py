@@ -6,7 +6,9 @@ from gptlab.model import GPT, GPTConfig, cross_entropy
 
 
 def tiny_config(**overrides) -> GPTConfig:
-    values = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
+    values = dict(
+        vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0
+    )
     values.update(overrides)
     return GPTConfig(**values)
 

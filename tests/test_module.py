@@ -21,7 +21,9 @@ def test_hyperparameters_are_plain_values():
     module = GPTModule(model=TINY, optim={"lr": 1e-3})
     assert module.hparams["model"]["emb_dim"] == 32
     assert module.hparams["optim"]["lr"] == 1e-3
-    assert all(isinstance(v, (int, float, bool, type(None))) for v in module.hparams["model"].values())
+    assert all(
+        isinstance(v, (int, float, bool, type(None))) for v in module.hparams["model"].values()
+    )
 
 
 def test_optim_values_are_checked():

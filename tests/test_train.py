@@ -40,7 +40,11 @@ def test_short_training_through_compose_lowers_the_loss(compose_train, tmp_path)
 
 def test_model_overrides_just_work(compose_train):
     cfg = compose_train(
-        "model.n_layers=4", "model.n_heads=4", "model.emb_dim=128", "model.drop_rate=0.0", tiny=False
+        "model.n_layers=4",
+        "model.n_heads=4",
+        "model.emb_dim=128",
+        "model.drop_rate=0.0",
+        tiny=False,
     )
     config = instantiate(cfg.model)
     assert (config.n_layers, config.n_heads, config.emb_dim, config.hidden_dim) == (4, 4, 128, 512)
@@ -49,7 +53,12 @@ def test_model_overrides_just_work(compose_train):
 
 @pytest.mark.parametrize(
     ("name", "layers", "width", "heads"),
-    [("gpt2_124m", 12, 768, 12), ("gpt2_medium", 24, 1024, 16), ("gpt2_large", 36, 1280, 20), ("gpt2_xl", 48, 1600, 25)],
+    [
+        ("gpt2_124m", 12, 768, 12),
+        ("gpt2_medium", 24, 1024, 16),
+        ("gpt2_large", 36, 1280, 20),
+        ("gpt2_xl", 48, 1600, 25),
+    ],
 )
 def test_gpt2_family_configs(compose_train, name, layers, width, heads):
     cfg = compose_train(f"model={name}", tiny=False)
