@@ -7,7 +7,9 @@ import os
 import sys
 from collections.abc import Iterator
 
-from gptlab.errors import GptlabError
+from omegaconf.errors import MissingMandatoryValue
+
+from gptlab.errors import ConfigError, GptlabError
 
 EXIT_USER_ERROR = 2
 
@@ -19,6 +21,9 @@ def find_user_error(err: BaseException) -> GptlabError | None:
     while current is not None and id(current) not in seen:
         if isinstance(current, GptlabError):
             return current
+        if isinstance(current, MissingMandatoryValue):
+            key = current.full_key or "a required key"
+            return ConfigError(f"{key} is required (it is ??? in the config); set it: {key}=...")
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from gptlab.data import PydocDataModule
+from gptlab.data import PydocDataModule, ShardDataModule
 from gptlab.data.pydoc import pydoc_tokens
+from gptlab.data.shards import ShardError, write_shard
 from gptlab.data.tokenizer import EOT_ID
 from gptlab.errors import ConfigError
 
@@ -18,18 +19,19 @@ def test_pydoc_corpus_is_tokenized_once_and_cached(tmp_path):
     assert cached[0].stat().st_mtime_ns == mtime
 
 
-def test_split_and_batches(cache_dir):
+def test_pydoc_split_and_batches(cache_dir):
     dm = PydocDataModule(cache_dir=str(cache_dir), context_length=64, batch_size=4, stride=32)
     dm.prepare_data()
     dm.setup("fit")
     n = len(pydoc_tokens(cache_dir))
     train_tokens = int(n * 0.9)
-    assert len(dm.train_set) == (train_tokens - 65) // 32 + 1
-    assert len(dm.val_set) == (n - train_tokens - 65) // 64 + 1
-    x, y = next(iter(dm.train_dataloader()))
+    assert len(dm.splits["train"]) == train_tokens
+    train = dm.train_dataloader()
+    assert len(train.sampler) == (train_tokens - 65) // 32 + 1
+    assert len(dm.val_dataloader().sampler) == (n - train_tokens - 65) // 64 + 1
+    x, y = next(iter(train))
     assert x.shape == y.shape == (4, 64)
-    vx, vy = next(iter(dm.val_dataloader()))
-    assert vx[0, 1:].tolist() == vy[0, :-1].tolist()
+    assert x[0, 1:].tolist() == y[0, :-1].tolist()
 
 
 def test_context_too_long_for_the_corpus_names_the_key(cache_dir):
@@ -40,8 +42,33 @@ def test_context_too_long_for_the_corpus_names_the_key(cache_dir):
 
 @pytest.mark.parametrize(
     ("kwargs", "key"),
-    [({"batch_size": 0}, "data.batch_size"), ({"val_fraction": 1.5}, "data.val_fraction")],
+    [
+        ({"batch_size": 0}, "data.batch_size"),
+        ({"val_fraction": 1.5}, "data.val_fraction"),
+        ({"sampling": "zigzag"}, "data.sampling"),
+    ],
 )
 def test_bad_values_name_the_key(cache_dir, kwargs, key):
     with pytest.raises(ConfigError, match=key):
         PydocDataModule(cache_dir=str(cache_dir), context_length=8, **kwargs)
+
+
+def test_restored_loader_yields_exactly_the_next_batches(tmp_path):
+    write_shard(tmp_path / "x_train_000.bin", np.arange(5000) % 1000)
+    write_shard(tmp_path / "x_val_000.bin", np.arange(500) % 1000)
+
+    def module() -> ShardDataModule:
+        return ShardDataModule(path=str(tmp_path), context_length=16, batch_size=4, seed=7)
+
+    full = [x for x, _ in module().train_dataloader()]
+    resumed = module()
+    resumed.load_state_dict({"epoch": 0, "windows_done": 5 * 4})
+    rest = [x for x, _ in resumed.train_dataloader()]
+    assert len(rest) == len(full) - 5
+    assert all(a.equal(b) for a, b in zip(rest, full[5:], strict=True))
+
+
+def test_missing_shard_folder_says_how_to_prepare(tmp_path):
+    dm = ShardDataModule(path=str(tmp_path / "nowhere"), context_length=8)
+    with pytest.raises(ShardError, match="nowhere does not exist.*gptlab.prepare"):
+        dm.setup("fit")

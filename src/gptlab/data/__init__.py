@@ -1,6 +1,14 @@
-"""Tokenizer, corpora and LightningDataModules."""
+"""Tokenizer, corpora, token shards and LightningDataModules."""
 
-from gptlab.data.datamodule import PydocDataModule, TokenDataModule
-from gptlab.data.windows import TokenWindows, num_windows
+from gptlab.data.datamodule import PydocDataModule, ShardDataModule, TokenDataModule
+from gptlab.data.sampling import WindowDataset, WindowSampler
+from gptlab.data.windows import num_windows
 
-__all__ = ["PydocDataModule", "TokenDataModule", "TokenWindows", "num_windows"]
+__all__ = [
+    "PydocDataModule",
+    "ShardDataModule",
+    "TokenDataModule",
+    "WindowDataset",
+    "WindowSampler",
+    "num_windows",
+]

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from gptlab.data.pydoc import pydoc_tokens
-from gptlab.data.windows import TokenWindows
+from gptlab.data.sampling import ArrayTokens, TokenSource, WindowDataset, WindowSampler
+from gptlab.data.shards import ShardedTokens, ShardError, check_vocabulary, read_manifest, split_paths
 from gptlab.errors import ConfigError
 
 
 class TokenDataModule(L.LightningDataModule):
-    """Splits one token stream into train (first part) and validation (last part) windows.
+    """Train and validation windows over two token streams, resumable mid-epoch.
 
-    Subclasses say where the tokens come from by overriding ``load_tokens``.
+    Subclasses say where the streams come from by overriding ``load_splits``. Each rank reads its
+    own disjoint share of every epoch (so the Trainer must not add a DistributedSampler:
+    ``trainer.use_distributed_sampler=false``, set by gptlab's trainer configs).
     """
 
     name = "tokens"
@@ -27,68 +30,109 @@ class TokenDataModule(L.LightningDataModule):
         context_length: int,
         batch_size: int = 8,
         stride: int | None = None,
-        val_fraction: float = 0.1,
+        sampling: str = "sequential",
+        shuffle: bool = True,
+        seed: int = 0,
+        vocab_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = True,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1")
-        if not 0.0 < val_fraction < 1.0:
-            raise ConfigError(f"data.val_fraction={val_fraction} must be between 0 and 1")
         if num_workers < 0:
             raise ConfigError(f"data.num_workers={num_workers} must be >= 0")
+        if stride is not None and stride < 1:
+            raise ConfigError(f"data.stride={stride} must be >= 1 or null")
+        if sampling not in ("sequential", "random"):
+            raise ConfigError(f"data.sampling={sampling!r} must be 'sequential' or 'random'")
         self.context_length = context_length
         self.batch_size = batch_size
         self.stride = stride or context_length
-        self.val_fraction = val_fraction
+        self.sampling = sampling
+        self.shuffle = shuffle
+        self.seed = seed
+        self.vocab_size = vocab_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
-        self.train_set: TokenWindows | None = None
-        self.val_set: TokenWindows | None = None
+        self.splits: dict[str, TokenSource] = {}
+        self._resume: dict[str, int] | None = None
 
-    def load_tokens(self) -> np.ndarray:
+    def load_splits(self) -> dict[str, TokenSource]:
+        """{"train": tokens, "val": tokens}."""
         raise NotImplementedError
 
-    def prepare_data(self) -> None:
-        # runs once per node before setup(): build any cache so ranks do not race to write it
-        self.load_tokens()
-
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
+        if self.splits:
             return
-        tokens = self.load_tokens()
-        split = int(len(tokens) * (1.0 - self.val_fraction))
-        self.train_set = TokenWindows(tokens[:split], self.context_length, self.stride)
-        # validation windows never overlap, so each token is scored once
-        self.val_set = TokenWindows(tokens[split:], self.context_length, self.context_length)
-        for part, windows, n in (("train", self.train_set, split), ("val", self.val_set, len(tokens) - split)):
-            if len(windows) == 0:
+        self.splits = self.load_splits()
+        for split, tokens in self.splits.items():
+            if len(tokens) < self.context_length + 1:
                 raise ConfigError(
-                    f"data.context_length={self.context_length} is too long for the {n} tokens of the "
-                    f"{self.name} {part} split; lower model.context_length or use more data"
+                    f"data.context_length={self.context_length} is too long for the {len(tokens)} "
+                    f"tokens of the {self.name} {split} split; lower model.context_length or add data"
                 )
 
-    def _loader(self, windows: TokenWindows | None, shuffle: bool) -> DataLoader:
-        assert windows is not None, "call setup() first"
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def sampler(self, split: str) -> WindowSampler:
+        rank, world_size = self._rank()
+        train = split == "train"
+        sampler = WindowSampler(
+            num_tokens=len(self.splits[split]),
+            context_length=self.context_length,
+            stride=self.stride if train else self.context_length,  # validation: each token once
+            mode=self.sampling if train else "sequential",
+            shuffle=self.shuffle and train,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+        if sampler.epoch_length() == 0:
+            raise ConfigError(
+                f"the {self.name} {split} split has too few windows of data.context_length="
+                f"{self.context_length} for {world_size} rank(s); add data or lower the context"
+            )
+        if train and self._resume is not None:
+            sampler.resume(self._resume["epoch"], self._resume["windows_done"])
+            self._resume = None
+        return sampler
+
+    def _loader(self, split: str) -> DataLoader:
+        self.setup()
+        train = split == "train"
         return DataLoader(
-            windows,
+            WindowDataset(self.splits[split], self.context_length, self.vocab_size),
             batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,  # equal-sized train batches; validation keeps every window
+            sampler=self.sampler(split),
+            drop_last=train,  # equal-sized train batches; validation keeps every window
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return self._loader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader("val")
+
+    # the position of the train loader, saved in Lightning checkpoints for an exact resume
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": trainer.current_epoch, "windows_done": progress.processed * self.batch_size}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict:
+            self._resume = {"epoch": state_dict["epoch"], "windows_done": state_dict["windows_done"]}
 
 
 class PydocDataModule(TokenDataModule):
@@ -96,9 +140,59 @@ class PydocDataModule(TokenDataModule):
 
     name = "pydoc"
 
-    def __init__(self, cache_dir: str, **kwargs) -> None:
+    def __init__(self, cache_dir: str, val_fraction: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction={val_fraction} must be between 0 and 1")
         self.cache_dir = Path(cache_dir)
+        self.val_fraction = val_fraction
 
-    def load_tokens(self) -> np.ndarray:
-        return pydoc_tokens(self.cache_dir)
+    def prepare_data(self) -> None:
+        # runs once per node before setup(): build the cache so ranks do not race to write it
+        pydoc_tokens(self.cache_dir)
+
+    def load_splits(self) -> dict[str, TokenSource]:
+        tokens = pydoc_tokens(self.cache_dir)
+        cut = int(len(tokens) * (1.0 - self.val_fraction))
+        return {"train": ArrayTokens(tokens[:cut]), "val": ArrayTokens(tokens[cut:])}
+
+
+class ShardDataModule(TokenDataModule):
+    """Prepared token shards in ``path`` (gptlab's, or llm.c / modded-nanogpt FineWeb shards).
+
+    With a ``source`` (how to make the shards) and ``auto_prepare``, a missing folder is prepared
+    on first use; otherwise run ``python -m gptlab.prepare data=...`` first.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        source: dict[str, Any] | None = None,
+        prepare: dict[str, Any] | None = None,
+        auto_prepare: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.source = source
+        self.prepare_options = prepare or {}
+        self.auto_prepare = auto_prepare
+
+    def prepare_data(self) -> None:
+        if read_manifest(self.path) is None and self.auto_prepare and self.source:
+            from gptlab.data.prepare import prepare_corpus
+
+            prepare_corpus(self.source, self.path, **self.prepare_options)
+
+    def load_splits(self) -> dict[str, TokenSource]:
+        if self.source and read_manifest(self.path) is None:
+            where = self.source.get("name") or self.source.get("url") or self.source.get("path")
+            raise ShardError(
+                f"data.path={self.path} holds no prepared shards of {where}; prepare them first "
+                "with python -m gptlab.prepare and the same data=... options as this run"
+            )
+        if self.vocab_size is not None:
+            check_vocabulary(self.path, self.vocab_size)
+        return {split: ShardedTokens.open(split_paths(self.path, split)) for split in ("train", "val")}
+

@@ -1,0 +1,190 @@
+"""Tokenize a corpus into token shards, on all cores, resumable after an interruption.
+
+The pieces of the corpus (see sources.py) are tokenized by a pool of processes, in order. Each
+piece goes to the train or the validation split by a seeded hash of its index. Whenever the train
+buffer reaches ``shard_tokens``, both buffers are written as one numbered *part* (``train_NNNNNN.bin``
+and ``val_NNNNNN.bin``), each atomically, and ``progress.json`` records how many pieces are done. A
+rerun skips the finished parts' pieces without tokenizing them again. ``manifest.json`` is written
+last: its presence means the folder is complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from gptlab.data.shards import MANIFEST, atomic_write_json, read_manifest, write_shard
+from gptlab.data.sources import Piece, ReplacementCounter, SourceError, iter_pieces
+from gptlab.data.tokenizer import EOT_ID, VOCAB_SIZE, gpt2_encoding
+
+log = logging.getLogger(__name__)
+PROGRESS = "progress.json"
+_MASK64 = (1 << 64) - 1
+
+
+def is_validation(index: int, val_fraction: float, seed: int) -> bool:
+    """Seeded, order-free choice of validation pieces (splitmix64 of the piece index)."""
+    if index == 0 and val_fraction > 0:
+        return True  # even a tiny corpus gets a validation split
+    z = (index + seed * 0x632BE59BD9B4E019 + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z ^= z >> 31
+    return z / 2.0**64 < val_fraction
+
+
+def tokenize_pieces(batch: list[tuple[int, Piece]]) -> list[tuple[int, np.ndarray]]:
+    """Worker: token ids of each piece, with <|endoftext|> after a document's last piece."""
+    encoding = gpt2_encoding()
+    out = []
+    for index, (text, ends_document) in batch:
+        ids = encoding.encode_ordinary(text)
+        if ends_document:
+            ids.append(EOT_ID)
+        out.append((index, np.asarray(ids, dtype=np.uint16)))
+    return out
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class PartWriter:
+    """Collects train and validation tokens and writes them as numbered parts."""
+
+    def __init__(self, out_dir: Path, state: dict[str, Any]) -> None:
+        self.out_dir = out_dir
+        self.state = state
+        self.buffers: dict[str, list[np.ndarray]] = {"train": [], "val": []}
+        self.sizes = {"train": 0, "val": 0}
+
+    def add(self, split: str, tokens: np.ndarray) -> None:
+        self.buffers[split].append(tokens)
+        self.sizes[split] += len(tokens)
+
+    def flush(self, pieces_done: int, replaced_bytes: int) -> None:
+        part = len(self.state["parts"])
+        written = {}
+        for split, chunks in self.buffers.items():
+            if not chunks:
+                continue
+            tokens = np.concatenate(chunks)
+            name = f"{split}_{part:06d}.bin"
+            sha = write_shard(self.out_dir / name, tokens)
+            written[split] = {"file": name, "tokens": len(tokens), "sha256": sha, "max_token": int(tokens.max())}
+        self.state["parts"].append(written)
+        self.state["pieces_done"] = pieces_done
+        self.state["replaced_bytes"] = replaced_bytes
+        atomic_write_json(self.out_dir / PROGRESS, self.state)  # after the shards: never ahead of them
+        self.buffers = {"train": [], "val": []}
+        self.sizes = {"train": 0, "val": 0}
+
+
+def prepare_corpus(
+    source: dict[str, Any],
+    out_dir: str | Path,
+    shard_tokens: int = 100_000_000,
+    val_fraction: float = 0.005,
+    piece_chars: int = 100_000,
+    seed: int = 0,
+    num_proc: int | None = None,
+    batch_pieces: int = 16,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Tokenize ``source`` into shards under ``out_dir``; returns the manifest."""
+    out_dir = Path(out_dir)
+    source = {k: v for k, v in dict(source).items() if v is not None}
+    options = {"shard_tokens": shard_tokens, "val_fraction": val_fraction, "piece_chars": piece_chars, "seed": seed}
+    if shard_tokens < 1 or piece_chars < 1 or not 0 <= val_fraction < 1:
+        raise SourceError(f"data.prepare options out of range: {options}")
+    manifest = read_manifest(out_dir)
+    if manifest is not None and manifest.get("source") == source and manifest.get("options") == options:
+        log.info("%s is already prepared (%s)", out_dir, MANIFEST)
+        return manifest
+
+    state = {"source": source, "options": options, "parts": [], "pieces_done": 0, "replaced_bytes": 0}
+    journal = read_journal(out_dir / PROGRESS)
+    if journal and journal.get("source") == source and journal.get("options") == options:
+        state = journal
+        log.info("resuming: %d parts done, skipping %d pieces", len(state["parts"]), state["pieces_done"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    counter = ReplacementCounter()  # re-reading skipped pieces counts their bytes again: exact
+    pieces = iter_pieces(source, piece_chars, counter, download_dir=out_dir / "download")
+    pieces = itertools.islice(pieces, state["pieces_done"], None)  # read, not tokenized again
+    writer = PartWriter(out_dir, state)
+    pieces_done = state["pieces_done"]
+    num_proc = num_proc or os.cpu_count() or 1
+    bar = tqdm(desc=f"tokenizing into {out_dir}", unit="tok", unit_scale=True, disable=not progress)
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with context.Pool(num_proc) as pool:
+        work = batched(enumerate(pieces, start=pieces_done), batch_pieces)
+        for results in pool.imap(tokenize_pieces, work):
+            for index, tokens in results:
+                split = "val" if is_validation(index, val_fraction, seed) else "train"
+                writer.add(split, tokens)
+                bar.update(len(tokens))
+                pieces_done = index + 1
+            if writer.sizes["train"] >= shard_tokens:
+                writer.flush(pieces_done, counter.count)
+    bar.close()
+    if writer.sizes["train"] or writer.sizes["val"]:
+        writer.flush(pieces_done, counter.count)
+    return write_manifest(out_dir, state, pieces_done)
+
+
+def read_journal(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_manifest(out_dir: Path, state: dict[str, Any], pieces: int) -> dict[str, Any]:
+    splits: dict[str, dict[str, Any]] = {}
+    for split in ("train", "val"):
+        shards = [part[split] for part in state["parts"] if split in part]
+        splits[split] = {"tokens": sum(s["tokens"] for s in shards), "shards": shards}
+    if splits["train"]["tokens"] == 0 and splits["val"]["tokens"] == 0:
+        raise SourceError(f"data.source {state['source']}: the corpus is empty (no tokens); check the path")
+    if splits["train"]["tokens"] == 0:
+        raise SourceError(
+            f"data.source {state['source']}: too small to split into train and validation "
+            f"({pieces} pieces); lower data.prepare.piece_chars or data.prepare.val_fraction"
+        )
+    if splits["val"]["tokens"] == 0 and state["options"]["val_fraction"] > 0:
+        raise SourceError(f"data.source {state['source']}: no text left for validation")
+    manifest = {
+        "format": "llm.c token shards: 256 x int32 header (magic 20240520, version 1, count), uint16 tokens",
+        "tokenizer": "gpt2",
+        "vocab_size": VOCAB_SIZE,
+        "eot_id": EOT_ID,
+        "source": state["source"],
+        "options": state["options"],
+        "pieces": pieces,
+        "replaced_bytes": state["replaced_bytes"],
+        "splits": splits,
+    }
+    atomic_write_json(out_dir / MANIFEST, manifest)
+    (out_dir / PROGRESS).unlink(missing_ok=True)
+    if state["replaced_bytes"]:
+        log.warning("%d bytes were not valid UTF-8 and became U+FFFD", state["replaced_bytes"])
+    log.info(
+        "prepared %s: %s train tokens in %d shards, %s validation tokens",
+        out_dir,
+        f"{splits['train']['tokens']:,}",
+        len(splits["train"]["shards"]),
+        f"{splits['val']['tokens']:,}",
+    )
+    return manifest
