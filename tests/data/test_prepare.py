@@ -58,6 +58,11 @@ def test_jsonl_and_parquet_go_through_datasets(tmp_path):
     source = {"path": str(tmp_path / "c.parquet"), "text_field": "body"}
     parquet = prepare_corpus(source, tmp_path / "p", **OPTIONS)
     assert parquet["splits"]["train"]["tokens"] + parquet["splits"]["val"]["tokens"] == tokens
+    table = pa.Table.from_pylist([{"text": r["text"]} for r in rows])
+    with pa.OSFile(str(tmp_path / "c.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    arrow = prepare_corpus({"path": str(tmp_path / "c.arrow")}, tmp_path / "a", **OPTIONS)
+    assert arrow["splits"] == manifest["splits"]
     with pytest.raises(SourceError, match="text_field='text'.*body"):
         prepare_corpus({"path": str(tmp_path / "c.parquet")}, tmp_path / "q", **OPTIONS)
 

@@ -10,7 +10,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from gptlab.data.pydoc import pydoc_tokens
-from gptlab.data.sampling import ArrayTokens, TokenSource, WindowDataset, WindowSampler
+from gptlab.data.sampling import (
+    ArrayTokens,
+    TokenSource,
+    WindowDataset,
+    WindowSampler,
+    collate_batch,
+)
 from gptlab.data.shards import ShardedTokens, ShardError, check_vocabulary, read_manifest, split_paths
 from gptlab.errors import ConfigError
 
@@ -108,6 +114,7 @@ class TokenDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             sampler=self.sampler(split),
             drop_last=train,  # equal-sized train batches; validation keeps every window
+            collate_fn=collate_batch,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,

@@ -20,7 +20,7 @@ from gptlab.errors import GptlabError
 
 class TokenSource(Protocol):
     def __len__(self) -> int: ...
-    def read(self, start: int, length: int) -> np.ndarray: ...
+    def read_into(self, start: int, out: np.ndarray) -> None: ...
 
 
 class ArrayTokens:
@@ -32,12 +32,16 @@ class ArrayTokens:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def read(self, start: int, length: int) -> np.ndarray:
-        return self.tokens[start : start + length].astype(np.int64)
+    def read_into(self, start: int, out: np.ndarray) -> None:
+        out[:] = self.tokens[start : start + len(out)]
 
 
 class WindowDataset(Dataset):
-    """Item ``start`` is (tokens[start : start+T], tokens[start+1 : start+T+1]) as int64 tensors."""
+    """Item ``start`` is (tokens[start : start+T], tokens[start+1 : start+T+1]) as int64 tensors.
+
+    ``__getitems__`` reads a whole batch into one array, so the DataLoader spends its time copying
+    tokens rather than calling Python per window (use ``collate_batch`` as its collate_fn).
+    """
 
     def __init__(self, source: TokenSource, context_length: int, vocab_size: int | None = None):
         self.source = source
@@ -45,15 +49,30 @@ class WindowDataset(Dataset):
         self.vocab_size = vocab_size
 
     def __getitem__(self, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        chunk = self.source.read(int(start), self.context_length + 1)
-        if self.vocab_size is not None and chunk.max() >= self.vocab_size:
-            where = getattr(self.source, "path_at", lambda _: "the token stream")(int(start))
-            raise GptlabError(
-                f"{where}: token id {int(chunk.max())} >= model.vocab_size={self.vocab_size}; "
-                "the data was made with another tokenizer, or raise model.vocab_size"
-            )
-        tensor = torch.from_numpy(chunk)
-        return tensor[:-1], tensor[1:]
+        inputs, targets = self.__getitems__([start])
+        return inputs[0], targets[0]
+
+    def __getitems__(self, starts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        chunks = np.empty((len(starts), self.context_length + 1), dtype=np.int64)
+        for row, start in zip(chunks, starts, strict=True):
+            self.source.read_into(int(start), row)
+        if self.vocab_size is not None and chunks.max() >= self.vocab_size:
+            self._refuse(chunks, starts)
+        batch = torch.from_numpy(chunks)
+        return batch[:, :-1], batch[:, 1:]
+
+    def _refuse(self, chunks: np.ndarray, starts: list[int]) -> None:
+        row = int(chunks.max(axis=1).argmax())
+        where = getattr(self.source, "path_at", lambda _: "the token stream")(int(starts[row]))
+        raise GptlabError(
+            f"{where}: token id {int(chunks[row].max())} >= model.vocab_size={self.vocab_size}; "
+            "the data was made with another tokenizer, or raise model.vocab_size"
+        )
+
+
+def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch WindowDataset.__getitems__ already built."""
+    return batch
 
 
 class WindowSampler(Sampler[int]):

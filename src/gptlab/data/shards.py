@@ -109,10 +109,9 @@ class ShardedTokens:
     def __len__(self) -> int:
         return self.starts[-1]
 
-    def read(self, start: int, length: int) -> np.ndarray:
-        """Tokens [start, start + length) as a new int64 array."""
-        out = np.empty(length, dtype=np.int64)
-        filled = 0
+    def read_into(self, start: int, out: np.ndarray) -> None:
+        """Copy tokens [start, start + len(out)) into ``out``."""
+        filled, length = 0, len(out)
         shard = bisect_right(self.starts, start) - 1
         while filled < length:
             local = start + filled - self.starts[shard]
@@ -120,6 +119,11 @@ class ShardedTokens:
             out[filled : filled + len(piece)] = piece
             filled += len(piece)
             shard += 1
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        """Tokens [start, start + length) as a new int64 array."""
+        out = np.empty(length, dtype=np.int64)
+        self.read_into(start, out)
         return out
 
     def path_at(self, position: int) -> Path:

@@ -1,0 +1,1 @@
+"""Benchmark scripts: python -m gptlab.benchmarks.<name> (numbers go to docs/benchmarks.md)."""
