@@ -30,6 +30,7 @@ class GPTConfig:
     hidden_dim: int | None = None  # MLP width; None means 4 * emb_dim as in GPT-2
     tie_weights: bool = True  # output head shares the token embedding (GPT-2 does)
     vocab_multiple: int = 1  # pad the embedding rows to a multiple of this (64 is faster on GPUs)
+    compile: bool = False  # not architecture: GPTModule runs the model through torch.compile
 
     def __post_init__(self) -> None:
         if self.hidden_dim is None:

@@ -56,11 +56,21 @@ class OptimConfig:
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices (linear weights, embeddings); none on biases and LayerNorms."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """Weight decay on the weights of linear and embedding layers; none on biases and LayerNorms.
+
+    Decided by layer type, not by tensor shape, because FSDP flattens sharded parameters to 1-D.
+    """
+    decay: dict[int, torch.nn.Parameter] = {}
+    no_decay: dict[int, torch.nn.Parameter] = {}
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            matrix = name == "weight" and isinstance(module, (torch.nn.Linear, torch.nn.Embedding))
+            (decay if matrix else no_decay)[id(param)] = param  # by id: the tied matrix once
     return [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        {"params": list(decay.values()), "weight_decay": weight_decay},
+        {"params": [p for i, p in no_decay.items() if i not in decay], "weight_decay": 0.0},
     ]
 
 
@@ -75,7 +85,6 @@ class GPTModule(L.LightningModule):
         self,
         model: GPTConfig | dict[str, Any],
         optim: OptimConfig | dict[str, Any] | None = None,
-        compile: bool = False,
     ) -> None:
         super().__init__()
         self.model_config = model if isinstance(model, GPTConfig) else GPTConfig.from_dict(model)
@@ -86,11 +95,10 @@ class GPTModule(L.LightningModule):
             {
                 "model": self.model_config.to_dict(),
                 "optim": asdict(self.optim_config),
-                "compile": compile,
             }
         )
         self.model = GPT(self.model_config)
-        if compile:
+        if self.model_config.compile:
             self.model.compile()  # in place: state_dict keys stay the same as without compile
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from gptlab.distributed import gradient_accumulation, job_scope, use_job_command_for_ddp_ranks
 from gptlab.generate import sample_text
 from gptlab.model import GPTConfig
 from gptlab.module import GPTModule, OptimConfig
@@ -49,11 +50,22 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
         callbacks=instantiate_group(cfg.get("callbacks")),
         logger=instantiate_group(cfg.get("logger")) or False,
     )
+    global_batch = getattr(datamodule, "global_batch_size", None)
+    if global_batch is not None:
+        trainer.accumulate_grad_batches = gradient_accumulation(
+            global_batch, datamodule.batch_size, trainer.world_size
+        )
     return module, datamodule, trainer
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job; returns the final metrics (``val/loss`` and friends) as floats."""
+    use_job_command_for_ddp_ranks()
+    with job_scope():
+        return _fit(cfg)
+
+
+def _fit(cfg: DictConfig) -> dict[str, float]:
     module, datamodule, trainer = build(cfg)
     rank_zero_only(log.info)(model_summary(module.model_config, module.model.num_parameters()))
 

@@ -35,6 +35,7 @@ class TokenDataModule(L.LightningDataModule):
         self,
         context_length: int,
         batch_size: int = 8,
+        global_batch_size: int | None = None,
         stride: int | None = None,
         sampling: str = "sequential",
         shuffle: bool = True,
@@ -54,6 +55,7 @@ class TokenDataModule(L.LightningDataModule):
             raise ConfigError(f"data.sampling={sampling!r} must be 'sequential' or 'random'")
         self.context_length = context_length
         self.batch_size = batch_size
+        self.global_batch_size = global_batch_size  # per optimizer step; sets gradient accumulation
         self.stride = stride or context_length
         self.sampling = sampling
         self.shuffle = shuffle
