@@ -30,7 +30,8 @@ def test_output_shape_and_loss():
     idx = torch.randint(0, 97, (3, 16))
     logits = model(idx)
     assert logits.shape == (3, 16, 97)
-    loss = cross_entropy(logits, idx)
+    loss = model(idx, targets=idx)
+    assert loss.item() == pytest.approx(cross_entropy(logits, idx).item(), rel=1e-6)
     # a freshly initialised model is close to uniform over the vocabulary
     assert abs(loss.item() - torch.log(torch.tensor(97.0)).item()) < 0.5
 

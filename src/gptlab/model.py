@@ -160,8 +160,13 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Token ids (batch, seq) -> logits (batch, seq, vocab_size)."""
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Token ids (batch, seq) -> logits (batch, seq, vocab_size); with ``targets`` (batch, seq),
+        the mean next-token cross-entropy instead.
+
+        Computing the loss here lets torch.compile fuse the output layer's float32 up-cast into the
+        log-softmax, so float32 logits (the largest tensor of a step) are never written out.
+        """
         seq = idx.size(1)
         if seq > self.cfg.context_length:
             raise ValueError(
@@ -175,7 +180,9 @@ class GPT(nn.Module):
         # padded vocabulary rows are not tokens: drop them so they are never predicted or sampled
         if self.cfg.padded_vocab_size != self.cfg.vocab_size:
             logits = logits[..., : self.cfg.vocab_size]
-        return logits
+        if targets is None:
+            return logits
+        return cross_entropy(logits, targets)
 
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Parameters counted once (tied weights are shared); optionally without position embeddings."""

@@ -12,7 +12,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
 from gptlab.errors import ConfigError
-from gptlab.model import GPT, GPTConfig, cross_entropy
+from gptlab.model import GPT, GPTConfig
 from gptlab.schedule import warmup_cosine
 
 
@@ -110,7 +110,7 @@ class GPTModule(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         inputs, targets = batch
-        loss = cross_entropy(self.model(inputs), targets)
+        loss = self.model(inputs, targets)
         # tensors are logged as they are (no .item()): Lightning reads them at log intervals only
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log("lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
@@ -118,7 +118,7 @@ class GPTModule(L.LightningModule):
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric) -> None:
         inputs, targets = batch
-        loss = cross_entropy(self.model(inputs), targets)
+        loss = self.model(inputs, targets)
         metric.update(loss, weight=targets.numel())  # token-weighted mean over the whole split
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

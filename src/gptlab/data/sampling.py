@@ -59,7 +59,8 @@ class WindowDataset(Dataset):
         if self.vocab_size is not None and chunks.max() >= self.vocab_size:
             self._refuse(chunks, starts)
         batch = torch.from_numpy(chunks)
-        return batch[:, :-1], batch[:, 1:]
+        # contiguous copies: pinned, non-blocking host-to-GPU copies need contiguous tensors
+        return batch[:, :-1].contiguous(), batch[:, 1:].contiguous()
 
     def _refuse(self, chunks: np.ndarray, starts: list[int]) -> None:
         row = int(chunks.max(axis=1).argmax())
