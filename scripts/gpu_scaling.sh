@@ -6,6 +6,9 @@ out=${OUT:-/tmp/gptlab-gpu}
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+# the default command picks the GPU by itself
+timeout 120 python train.py trainer.max_steps=100 > "$out/default_run.log" 2>&1
+grep -E "GPU available|reached" "$out/default_run.log" | tail -2
 data=/tmp/gptlab-text
 python -m gptlab.benchmarks.data --tokens 20000000 --workdir $data --batches 500 > "$out/data_bench.json"
 common=(data=tokens data.path=$data/shards_all_cores model.drop_rate=0.0 trainer.enable_progress_bar=false

@@ -9,13 +9,9 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpus.csv"
 python -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)" > "$out/versions.txt"
 
-# 1. the default command picks the GPU by itself (issue 2)
-timeout 300 python train.py trainer.max_steps=100 > "$out/default_run.log" 2>&1
-grep -E "GPU available|val/loss|reached" "$out/default_run.log" | tail -3
-
-# 2. throughput: plain loop vs gptlab, unpadded and padded vocabulary (issues 9 and 5)
-CUDA_VISIBLE_DEVICES=0 timeout 900 python -m gptlab.bench --micro-batches 16,32 --lightning-micro-batches 32 \
+#  throughput: plain loop vs gptlab, unpadded and padded vocabulary (issues 9 and 5)
+CUDA_VISIBLE_DEVICES=0 timeout 300 python -m gptlab.bench --micro-batches ${PLAIN_MB:-32} --lightning-micro-batches 32 \
   -- model.compile=true > "$out/bench_unpadded.jsonl" 2> "$out/bench_unpadded.err"
-CUDA_VISIBLE_DEVICES=0 timeout 600 python -m gptlab.bench --skip-plain --lightning-micro-batches 32,48 \
+CUDA_VISIBLE_DEVICES=0 timeout 240 python -m gptlab.bench --skip-plain --lightning-micro-batches 32,48 \
   -- model.compile=true model.vocab_multiple=64 > "$out/bench_padded.jsonl" 2> "$out/bench_padded.err"
 cat "$out"/bench_*.jsonl
