@@ -38,3 +38,17 @@ def test_training_step_returns_a_scalar_loss():
     x = torch.randint(0, 97, (2, 16))
     logits = module(x)
     assert logits.shape == (2, 16, 97)
+
+
+def test_gradient_clipping_bounds_the_global_norm():
+    from types import SimpleNamespace
+
+    module = GPTModule(model=TINY)
+    module.trainer = SimpleNamespace(strategy=SimpleNamespace(model=module))  # no FSDP root
+    x = torch.randint(0, 97, (2, 16))
+    (module.model(x, x) * 1000).backward()
+    module.configure_gradient_clipping(None, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+    norm = torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in module.parameters() if p.grad is not None])
+    )
+    assert norm.item() == pytest.approx(0.5, rel=1e-4)

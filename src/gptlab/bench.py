@@ -175,7 +175,9 @@ def lightning_path(overrides: list[str], micro_batch: int, steps: int, workdir: 
         "logged_mean_tokens_per_s": logged,
         "hand_timed_tokens_per_s": by_hand,
         "logged_vs_hand": logged / by_hand,
-        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30
+        if torch.cuda.is_available()
+        else 0.0,
         "windows": len(steady),
         "overrides": overrides,
     }

@@ -139,14 +139,37 @@ class GPTModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_eval("test", self.test_loss)
 
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip by global norm (``trainer.gradient_clip_val``) here rather than in Lightning's
+        precision plugins: they refuse fused AdamW under bf16 autocast and norm clipping under FSDP."""
+        if not gradient_clip_val:
+            return
+        if gradient_clip_algorithm not in (None, "norm"):
+            return super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
+        root = self.trainer.strategy.model
+        if hasattr(root, "clip_grad_norm_"):  # FSDP: the norm is taken over every shard
+            root.clip_grad_norm_(gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.optim_config
+        # fused: one kernel for all parameters on GPUs. Not with fp16 loss scaling, where the
+        # gradients must be unscaled before clipping and fused AdamW unscales only inside its step.
+        fused = self.device.type == "cuda" and self.trainer.precision != "16-mixed"
         optimizer = torch.optim.AdamW(
             parameter_groups(self.model, cfg.weight_decay),
             lr=cfg.lr,
             betas=(cfg.beta1, cfg.beta2),
             eps=cfg.eps,
-            fused=self.device.type == "cuda",  # one kernel for all parameters on GPUs
+            fused=fused,
         )
         total = cfg.decay_steps or int(self.trainer.estimated_stepping_batches)
         schedule = partial(
