@@ -83,9 +83,13 @@ class ThroughputMonitor(L.Callback):
                 inputs.numel() * trainer.world_size * trainer.accumulate_grad_batches
             )
         step = trainer.global_step
-        if trainer.fit_loop._should_accumulate() or step % trainer.log_every_n_steps:
+        if trainer.fit_loop._should_accumulate():
             return
-        metrics: dict[str, float] = {"train/tokens": float(step * self._tokens_per_step)}
+        tokens = float(step * self._tokens_per_step)  # a Python number: logging it costs no sync
+        pl_module.log("train/tokens", tokens, on_step=True, on_epoch=False, rank_zero_only=True)
+        if step % trainer.log_every_n_steps:
+            return
+        metrics: dict[str, float] = {}
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize()  # once per logging window, not per step
             metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
