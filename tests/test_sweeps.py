@@ -110,3 +110,10 @@ def test_non_finite_or_missing_metrics_score_the_worst_value():
     assert score(float("inf")) == WORST
     assert score(None) == WORST
     assert score(None, direction="maximize") == -WORST
+
+
+def test_local_parallel_launcher_runs_jobs_in_processes(tmp_path):
+    folder = sweep(tmp_path, "hydra/launcher=local_parallel", "model.n_layers=1,2")
+    rows = read_rows(folder)
+    assert sorted(r["job"] for r in rows) == ["0", "1"]
+    assert {r["status"] for r in rows} == {"ok"}
