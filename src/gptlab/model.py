@@ -31,6 +31,9 @@ class GPTConfig:
     tie_weights: bool = True  # output head shares the token embedding (GPT-2 does)
     vocab_multiple: int = 1  # pad the embedding rows to a multiple of this (64 is faster on GPUs)
     compile: bool = False  # not architecture: GPTModule runs the model through torch.compile
+    init_from: str | None = (
+        None  # not architecture: start from these GPT-2 weights (HF folder or name)
+    )
 
     def __post_init__(self) -> None:
         if self.hidden_dim is None:
@@ -83,6 +86,20 @@ class GPTConfig:
         return asdict(self)
 
 
+class KVCache:
+    """Keys and values of every layer for incremental decoding: each new token attends to the
+    cached ones instead of recomputing the whole prefix."""
+
+    def __init__(
+        self, cfg: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype
+    ) -> None:
+        shape = (batch, cfg.n_heads, cfg.context_length, cfg.head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.length = 0  # positions filled
+        self.capacity = cfg.context_length
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -93,14 +110,31 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
         self.resid_drop = nn.Dropout(cfg.drop_rate)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
         batch, seq, emb = x.shape
         q, k, v = self.qkv(x).split(emb, dim=2)
         # (batch, seq, emb) -> (batch, heads, seq, head_dim)
         q, k, v = (t.view(batch, seq, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
+        mask, causal = None, True
+        if cache is not None:
+            start = cache.length
+            cache.keys[layer][:, :, start : start + seq] = k
+            cache.values[layer][:, :, start : start + seq] = v
+            k = cache.keys[layer][:, :, : start + seq]
+            v = cache.values[layer][:, :, : start + seq]
+            if start:  # new queries see every cached position and the causal part of their own
+                mask = torch.ones(seq, start + seq, dtype=torch.bool, device=x.device).tril(start)
+                causal = False
         # scaled_dot_product_attention picks flash / memory-efficient kernels where it can
         y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.drop_rate if self.training else 0.0, is_causal=True
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.drop_rate if self.training else 0.0,
+            is_causal=causal,
         )
         y = y.transpose(1, 2).contiguous().view(batch, seq, emb)
         return self.resid_drop(self.proj(y))
@@ -128,8 +162,10 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.emb_dim)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer)
         return x + self.mlp(self.ln2(x))
 
 
@@ -160,22 +196,31 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
         """Token ids (batch, seq) -> logits (batch, seq, vocab_size); with ``targets`` (batch, seq),
         the mean next-token cross-entropy instead.
 
         Computing the loss here lets torch.compile fuse the output layer's float32 up-cast into the
         log-softmax, so float32 logits (the largest tensor of a step) are never written out.
+        With a ``cache`` (generation), ``idx`` holds only the new tokens, placed after the cached ones.
         """
         seq = idx.size(1)
-        if seq > self.cfg.context_length:
+        start = cache.length if cache is not None else 0
+        if start + seq > self.cfg.context_length:
             raise ValueError(
-                f"sequence of {seq} tokens is longer than model.context_length={self.cfg.context_length}"
+                f"sequence of {start + seq} tokens is longer than model.context_length={self.cfg.context_length}"
             )
-        pos = torch.arange(seq, device=idx.device)
+        pos = torch.arange(start, start + seq, device=idx.device)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
-        for block in self.blocks:
-            x = block(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)
+        if cache is not None:
+            cache.length += seq
         logits = self.lm_head(self.ln_f(x))
         # padded vocabulary rows are not tokens: drop them so they are never predicted or sampled
         if self.cfg.padded_vocab_size != self.cfg.vocab_size:

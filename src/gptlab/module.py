@@ -98,6 +98,13 @@ class GPTModule(L.LightningModule):
             }
         )
         self.model = GPT(self.model_config)
+        if self.model_config.init_from:
+            from gptlab.hf import check_matches, load_hf, load_into
+
+            source = self.model_config.init_from
+            imported, state = load_hf(source)
+            check_matches(self.model_config, imported, source)
+            load_into(self.model, state, source)
         if self.model_config.compile:
             self.model.compile()  # in place: state_dict keys stay the same as without compile
         self.val_loss = MeanMetric()
