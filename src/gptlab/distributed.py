@@ -97,6 +97,24 @@ def job_scope() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def ddp_strategy(**kwargs):
+    """Lightning's DDPStrategy, building the DDP wrapper on the current CUDA stream.
+
+    Lightning builds it on a side stream; the gradient-accumulation nodes then live on another
+    stream than the backward pass, and PyTorch warns that this "may incur unnecessary
+    synchronization" on every step.
+    """
+    from lightning.pytorch.strategies import DDPStrategy
+    from torch.nn.parallel import DistributedDataParallel
+
+    class SameStreamDDPStrategy(DDPStrategy):
+        def _setup_model(self, model):
+            return DistributedDataParallel(model, device_ids=self.determine_ddp_device_ids(), **self._ddp_kwargs)
+
+    kwargs.setdefault("gradient_as_bucket_view", True)  # gradients live in the buckets: no copy
+    return SameStreamDDPStrategy(**kwargs)
+
+
 def fsdp_strategy(
     sharding_strategy: str = "FULL_SHARD",
     activation_checkpointing: bool = False,
