@@ -63,7 +63,8 @@ def test_gradient_accumulation_keeps_the_global_batch():
 
 
 def test_ddp_on_cpu_one_run_folder_written_by_rank_zero(tmp_path):
-    run(tmp_path, *SMALL, *DDP, "model.n_layers=1", "data.batch_size=4")
+    # strategy auto with 2 devices: gptlab's DDP, as `trainer.devices=2` on a GPU machine
+    run(tmp_path, *SMALL, "trainer.devices=2", "model.n_layers=1", "data.batch_size=4")
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # saved once, by rank 0
     assert (run_dir / "train_rank1.log").is_file()  # rank 1 ran inside the same folder
@@ -164,6 +165,18 @@ def test_two_nodes_of_one_process_through_lightnings_multi_node_path(tmp_path):
     assert "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in outputs[0]
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_auto_strategy_picks_ddp_for_several_processes():
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from gptlab.distributed import resolve_strategy
+
+    assert resolve_strategy("auto", 1, 1) == "auto"
+    assert isinstance(resolve_strategy("auto", 2, 1), DDPStrategy)
+    assert isinstance(resolve_strategy("auto", 1, 2), DDPStrategy)
+    assert isinstance(resolve_strategy("auto", [0, 1], 1), DDPStrategy)
+    assert resolve_strategy("fsdp", 2, 1) == "fsdp"
 
 
 def test_fsdp_config_shards_transformer_blocks(compose_train):

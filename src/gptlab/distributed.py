@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from gptlab.errors import ConfigError
 
@@ -97,6 +98,23 @@ def job_scope() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def resolve_strategy(strategy: Any, devices: Any, num_nodes: int) -> Any:
+    """``auto`` with more than one process -> :func:`ddp_strategy`; anything else unchanged."""
+    if strategy != "auto":
+        return strategy
+    if isinstance(devices, str) and devices.lstrip("-").isdigit():
+        devices = int(devices)
+    if devices in ("auto", -1):
+        import torch
+
+        count = torch.cuda.device_count()
+    elif isinstance(devices, int):
+        count = devices
+    else:  # a list of device indices
+        count = len(devices)
+    return ddp_strategy() if count > 1 or num_nodes > 1 else strategy
+
+
 def ddp_strategy(**kwargs):
     """Lightning's DDPStrategy, building the DDP wrapper on the current CUDA stream.
 
@@ -109,7 +127,9 @@ def ddp_strategy(**kwargs):
 
     class SameStreamDDPStrategy(DDPStrategy):
         def _setup_model(self, model):
-            return DistributedDataParallel(model, device_ids=self.determine_ddp_device_ids(), **self._ddp_kwargs)
+            return DistributedDataParallel(
+                model, device_ids=self.determine_ddp_device_ids(), **self._ddp_kwargs
+            )
 
     kwargs.setdefault("gradient_as_bucket_view", True)  # gradients live in the buckets: no copy
     return SameStreamDDPStrategy(**kwargs)

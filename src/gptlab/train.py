@@ -10,7 +10,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from gptlab.distributed import gradient_accumulation, job_scope, use_job_command_for_ddp_ranks
+from gptlab.distributed import (
+    gradient_accumulation,
+    job_scope,
+    resolve_strategy,
+    use_job_command_for_ddp_ranks,
+)
 from gptlab.generate import sample_text
 from gptlab.model import GPTConfig
 from gptlab.module import GPTModule, OptimConfig
@@ -47,6 +52,11 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         precision=resolve_precision(cfg.trainer.get("precision"), accelerator),
+        strategy=resolve_strategy(
+            cfg.trainer.get("strategy", "auto"),
+            cfg.trainer.get("devices", 1),
+            cfg.trainer.get("num_nodes", 1),
+        ),
         callbacks=instantiate_group(cfg.get("callbacks")),
         logger=instantiate_group(cfg.get("logger")) or False,
     )
