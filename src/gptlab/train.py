@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gptlab.distributed import (
     gradient_accumulation,
@@ -20,6 +22,7 @@ from gptlab.generate import sample_text
 from gptlab.model import GPTConfig
 from gptlab.module import GPTModule, OptimConfig
 from gptlab.runtime import configure_matmul, resolve_precision
+from gptlab.tracking import describe_run, finish_wandb
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,13 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def instantiate_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it may not show
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks
 
 
 def model_summary(config: GPTConfig, n_params: int) -> str:
@@ -57,7 +67,7 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
             cfg.trainer.get("devices", 1),
             cfg.trainer.get("num_nodes", 1),
         ),
-        callbacks=instantiate_group(cfg.get("callbacks")),
+        callbacks=instantiate_callbacks(cfg),
         logger=instantiate_group(cfg.get("logger")) or False,
     )
     global_batch = getattr(datamodule, "global_batch_size", None)
@@ -72,12 +82,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job; returns the final metrics (``val/loss`` and friends) as floats."""
     use_job_command_for_ddp_ranks()
     with job_scope():
-        return _fit(cfg)
+        try:
+            metrics = _fit(cfg)
+        except BaseException:
+            finish_wandb(exit_code=1)  # W&B shows the run as failed
+            raise
+        finish_wandb(exit_code=0)  # a sweep's next job starts a run of its own
+        return metrics
 
 
 def _fit(cfg: DictConfig) -> dict[str, float]:
+    if cfg.get("print_config") and rank_zero_only.rank == 0:
+        from gptlab.config_tree import print_config
+
+        print_config(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
     module, datamodule, trainer = build(cfg)
-    rank_zero_only(log.info)(model_summary(module.model_config, module.model.num_parameters()))
+    n_parameters = module.model.num_parameters()
+    rank_zero_only(log.info)(model_summary(module.model_config, n_parameters))
+    if trainer.loggers:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        describe_run(trainer.loggers, config, n_parameters, Path(cfg.paths.root_dir))
 
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -103,6 +103,13 @@ class ThroughputMonitor(L.Callback):
                 metrics["perf/mfu"] = achieved / self._peak
         self._window_start = (now, step)
         pl_module.log_dict(metrics, on_step=True, on_epoch=False, rank_zero_only=True)
+        # for the progress bar: plain floats read here, where Lightning already waits for the loss
+        bar = {"loss": float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)}
+        if "perf/tokens_per_s" in metrics:
+            bar["tok/s"] = metrics["perf/tokens_per_s"]
+        pl_module.log_dict(
+            bar, prog_bar=True, logger=False, on_step=True, on_epoch=False, rank_zero_only=True
+        )
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer

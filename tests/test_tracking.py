@@ -1,0 +1,113 @@
+"""W&B offline runs as train.py makes them, throughput peaks, and the loss plot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from wandb_offline import summarize
+
+from conftest import ROOT, TINY
+from gptlab.callbacks.throughput import peak_flops
+from gptlab.plot import plot, read_curves
+
+WANDB = [a for a in TINY if not a.startswith("trainer.max_steps")] + [
+    "trainer.max_steps=10",
+    "logger=wandb",
+]
+
+
+def run(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env["HOME"] = str(cwd)  # no ~/.netrc: not logged in, so offline by itself
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if ok:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def offline_runs(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("offline-run-*"))
+
+
+def test_offline_run_holds_metrics_config_and_ends_finished(tmp_path):
+    result = run(tmp_path, *WANDB, "run_name=one")
+    assert "wandb sync" in result.stdout + result.stderr  # says how to upload it
+    run_dir = tmp_path / "logs" / "train" / "runs" / "one"
+    (offline,) = offline_runs(run_dir)
+    wb = summarize(offline)
+    assert wb["id"] == (run_dir / "wandb_id.txt").read_text().strip()
+    assert wb["exit_code"] == 0
+    assert wb["config"]["model"]["emb_dim"] == 32
+    assert wb["config"]["n_parameters"] > 0 and len(wb["config"]["git_commit"]) >= 7
+    logged = {key for row in wb["history"] for key in row}
+    assert {"train/loss", "val/loss", "val/ppl", "lr", "train/tokens", "train/grad_norm"} <= logged
+    assert any(row.get("train/tokens") == 10 * 4 * 32 for row in wb["history"])
+
+
+def test_two_job_multirun_makes_two_runs_in_one_group(tmp_path):
+    run(tmp_path, "-m", *WANDB, "model.n_layers=1,2")
+    runs = [summarize(p) for p in offline_runs(tmp_path / "logs")]
+    assert len(runs) == 2
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    assert {r["group"] for r in runs} == {sweep.name}
+    assert len({r["id"] for r in runs}) == 2
+    assert sorted(r["name"].split()[-1] for r in runs) == ["model.n_layers=1", "model.n_layers=2"]
+    assert all(r["exit_code"] == 0 for r in runs)
+
+
+def test_a_run_that_raises_ends_as_failed(tmp_path):
+    # token ids of the corpus do not fit a 100-token vocabulary: training stops at the first batch
+    result = run(tmp_path, *WANDB, "run_name=bad", "model.vocab_size=100", ok=False)
+    assert result.returncode == 2
+    assert "model.vocab_size=100" in result.stderr.strip().splitlines()[-1]
+    (offline,) = offline_runs(tmp_path / "logs" / "train" / "runs" / "bad")
+    assert summarize(offline)["exit_code"] == 1
+
+
+def test_resumed_run_continues_the_same_wandb_run(tmp_path):
+    run(tmp_path, *WANDB, "run_name=r")
+    run(
+        tmp_path,
+        *[a for a in WANDB if "max_steps" not in a],
+        "trainer.max_steps=14",
+        "run_name=r",
+        "ckpt_path=last",
+    )
+    first, second = (summarize(p) for p in offline_runs(tmp_path / "logs" / "train" / "runs" / "r"))
+    assert first["id"] == second["id"]
+    steps = [row["trainer/global_step"] for row in second["history"] if "train/loss" in row]
+    assert min(steps) >= 10  # the resumed part only
+
+
+def test_peak_flops_per_card_and_unknown_cards():
+    assert peak_flops("NVIDIA H200", "bf16-mixed") == 989e12
+    assert peak_flops("NVIDIA H100 80GB HBM3", "bf16-mixed") == 989e12
+    assert peak_flops("NVIDIA H100 PCIe", "bf16-mixed") == 756e12
+    assert peak_flops("NVIDIA A100-SXM4-80GB", "bf16-mixed") == 312e12
+    assert peak_flops("NVIDIA A100-SXM4-80GB", "32-true") == 156e12
+    assert peak_flops("Some Future GPU", "bf16-mixed") is None
+
+
+def test_plot_draws_train_and_val_loss(tmp_path):
+    run(tmp_path, *TINY, "logger=csv", "run_name=p")
+    run_dir = tmp_path / "logs" / "train" / "runs" / "p"
+    curves = read_curves(run_dir, "step")
+    assert len(curves["train/loss"][1]) == 20 and len(curves["val/loss"][1]) == 2
+    out = plot([run_dir, run_dir], tmp_path / "loss.png", x="tokens")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("logger", ["tensorboard", "many", "none", "csv"])
+def test_every_logger_config_runs(tmp_path, logger):
+    run(tmp_path, *TINY, f"logger={logger}", "trainer.max_steps=2", f"run_name={logger}")
