@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,3 +112,20 @@ def test_plot_draws_train_and_val_loss(tmp_path):
 @pytest.mark.parametrize("logger", ["tensorboard", "many", "none", "csv"])
 def test_every_logger_config_runs(tmp_path, logger):
     run(tmp_path, *TINY, f"logger={logger}", "trainer.max_steps=2", f"run_name={logger}")
+
+
+def test_text_samples_go_to_a_wandb_table(tmp_path):
+    run(
+        tmp_path,
+        *WANDB,
+        "run_name=s",
+        "callbacks.text_samples.every_n_steps=5",
+        "callbacks.text_samples.max_new_tokens=4",
+    )
+    (offline,) = offline_runs(tmp_path / "logs" / "train" / "runs" / "s")
+    rows = [row for row in summarize(offline)["history"] if "samples/nrows" in row]
+    assert [row["samples/nrows"] for row in rows] == [2, 4]  # 2 prompts at step 5, again at 10
+    tables = [json.loads(f.read_text()) for f in offline.glob("files/media/table/samples_*.table.json")]
+    table = max(tables, key=lambda t: len(t["data"]))
+    assert table["columns"] == ["step", "prompt", "text"]
+    assert [r[0] for r in table["data"]] == [5, 5, 10, 10]
