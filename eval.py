@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from gptlab.cli import user_errors
+from gptlab.cli import one_line_config_errors, user_errors
 from gptlab.evaluate import evaluate
 
 
@@ -17,4 +17,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    one_line_config_errors()
     main()

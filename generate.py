@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from gptlab.cli import user_errors
+from gptlab.cli import one_line_config_errors, user_errors
 from gptlab.sample import run_generation
 
 
@@ -14,4 +14,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    one_line_config_errors()
     main()

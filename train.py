@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from gptlab.cli import user_errors
+from gptlab.cli import one_line_config_errors, user_errors
 from gptlab.sweeps import score, write_result
 from gptlab.train import optimized_value, train
 
@@ -69,4 +69,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    one_line_config_errors()
     main()

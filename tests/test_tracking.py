@@ -125,7 +125,9 @@ def test_text_samples_go_to_a_wandb_table(tmp_path):
     (offline,) = offline_runs(tmp_path / "logs" / "train" / "runs" / "s")
     rows = [row for row in summarize(offline)["history"] if "samples/nrows" in row]
     assert [row["samples/nrows"] for row in rows] == [2, 4]  # 2 prompts at step 5, again at 10
-    tables = [json.loads(f.read_text()) for f in offline.glob("files/media/table/samples_*.table.json")]
+    tables = [
+        json.loads(f.read_text()) for f in offline.glob("files/media/table/samples_*.table.json")
+    ]
     table = max(tables, key=lambda t: len(t["data"]))
     assert table["columns"] == ["step", "prompt", "text"]
     assert [r[0] for r in table["data"]] == [5, 5, 10, 10]

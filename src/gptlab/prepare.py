@@ -11,7 +11,7 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gptlab.cli import user_errors
+from gptlab.cli import one_line_config_errors, user_errors
 from gptlab.data.prepare import prepare_corpus
 from gptlab.errors import ConfigError
 
@@ -37,4 +37,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    one_line_config_errors()
     main()

@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gptlab.checkpoints import check_checkpoint, resolve_checkpoint
 from gptlab.distributed import (
     gradient_accumulation,
     job_scope,
@@ -104,7 +105,10 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         describe_run(trainer.loggers, config, n_parameters, Path(cfg.paths.root_dir))
 
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
+        if ckpt_path:
+            check_checkpoint(ckpt_path, module.model_config)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", False):
         trainer.test(module, datamodule=datamodule)

@@ -1,0 +1,54 @@
+"""Checking a checkpoint before resuming from it, so a wrong file stops at once with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gptlab.errors import GptlabError
+from gptlab.model import GPTConfig
+
+ARCHITECTURE = (
+    "vocab_size",
+    "context_length",
+    "emb_dim",
+    "n_heads",
+    "n_layers",
+    "hidden_dim",
+    "qkv_bias",
+    "tie_weights",
+    "vocab_multiple",
+)
+
+
+def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
+    """``last`` -> this run folder's last.ckpt when there is one (else None: start fresh)."""
+    if ckpt_path != "last":
+        return ckpt_path
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None
+
+
+def check_checkpoint(ckpt_path: str, config: GPTConfig) -> None:
+    """The file exists, is a readable gptlab checkpoint, and holds this run's architecture."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise GptlabError(
+            f"ckpt_path={path} does not exist; give a .ckpt file, or ckpt_path=last with run_name=<run> to resume it"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        saved = checkpoint["hyper_parameters"]["model"]
+        checkpoint["state_dict"]
+    except Exception as err:
+        raise GptlabError(
+            f"ckpt_path={path} is not a readable gptlab checkpoint ({type(err).__name__}): truncated, "
+            "corrupt or from another program; use another checkpoint"
+        ) from err
+    for key in ARCHITECTURE:
+        if key in saved and saved[key] != getattr(config, key):
+            raise GptlabError(
+                f"ckpt_path={path} holds a model with model.{key}={saved[key]}, but this run has "
+                f"model.{key}={getattr(config, key)}; set model.{key}={saved[key]} to resume it"
+            )
