@@ -70,7 +70,6 @@ CASES = [
         "model.emb_dim=100 must be divisible by model.n_heads=12",
     ),
     (["model.drop_rate=-0.1"], "model.drop_rate=-0.1 must be in [0, 1)"),
-    (["model.n_layers=0"], "model.n_layers=0 must be a positive integer"),
     (["model.context_length=200000"], "data.context_length=200000 is too long"),
     (["optim.lr=-1"], "optim.lr=-1 must be > 0"),
     (["optim.beta1=1.5"], "optim.beta1=1.5"),
