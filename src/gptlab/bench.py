@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 
@@ -105,29 +106,25 @@ def random_shards(folder: Path, tokens: int, vocab_size: int = 50257) -> Path:
     return folder
 
 
-class HandTimer:
+class HandTimer(L.Callback):
     """Times optimizer steps [first_step, last_step) by the wall clock, synchronising at both ends:
-    the check on the throughput callback's logged tokens/s."""
+    the check on the throughput callback's logged tokens/s. Writes {"tokens_per_s": ...} to ``out``."""
 
-    def __new__(cls, first_step: int, last_step: int, out: str):
-        import lightning as L
+    def __init__(self, first_step: int, last_step: int, out: str) -> None:
+        self.first_step, self.last_step, self.out = first_step, last_step, Path(out)
+        self.marks: dict[int, float] = {}
 
-        class _HandTimer(L.Callback):
-            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                if (
-                    trainer.global_step in (first_step, last_step)
-                    and not trainer.fit_loop._should_accumulate()
-                ):
-                    if torch.cuda.is_available():
-                        torch.cuda.synchronize()
-                    marks[trainer.global_step] = time.perf_counter()
-                    if trainer.global_step == last_step:
-                        tokens = (last_step - first_step) * batch[0].numel() * trainer.world_size
-                        rate = tokens / (marks[last_step] - marks[first_step])
-                        Path(out).write_text(json.dumps({"tokens_per_s": rate}))
-
-        marks: dict[int, float] = {}
-        return _HandTimer()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step not in (self.first_step, self.last_step) or trainer.fit_loop._should_accumulate():
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.marks[step] = time.perf_counter()
+        if step == self.last_step:
+            tokens = (self.last_step - self.first_step) * batch[0].numel() * trainer.world_size
+            rate = tokens / (self.marks[self.last_step] - self.marks[self.first_step])
+            self.out.write_text(json.dumps({"tokens_per_s": rate}))
 
 
 def lightning_path(overrides: list[str], micro_batch: int, steps: int, workdir: Path) -> dict:
