@@ -27,8 +27,8 @@ def find_user_error(err: BaseException) -> GptlabError | None:
         if type(current).__name__ == "MisconfigurationException":  # Lightning's "you asked for X"
             return ConfigError(" ".join(str(current).split()))
         if type(current).__name__ == "InstantiationException" and isinstance(
-            current.__cause__, (ValueError, TypeError)
-        ):  # a config value or key the target refused, e.g. trainer.precision=bf17
+            current.__cause__, (ValueError, TypeError, ImportError)
+        ):  # a value, key or package the target refused, e.g. trainer.precision=bf17
             text = str(current)
             where = text.split("full_key: ")[1].split()[0] if "full_key: " in text else "config"
             return ConfigError(f"{where}: {' '.join(str(current.__cause__).split())}")
