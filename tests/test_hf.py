@@ -102,6 +102,12 @@ def test_init_from_continues_from_imported_weights_and_names_mismatches(tmp_path
     module = GPTModule(model={**arch, "qkv_bias": True, "init_from": str(tmp_path)}).eval()
     with torch.no_grad():
         assert (module(tokens()) - reference(tokens()).logits).abs().max() < 1e-4
+    shorter = GPTModule(
+        model={**arch, "context_length": 16, "qkv_bias": True, "init_from": str(tmp_path)}
+    ).eval()
+    with torch.no_grad():
+        short = tokens()[:, :16]
+        assert (shorter(short) - reference(short).logits).abs().max() < 1e-4
     with pytest.raises(HFFormatError, match="model.qkv_bias=False .* set model.qkv_bias=True"):
         GPTModule(model={**arch, "init_from": str(tmp_path)})
 

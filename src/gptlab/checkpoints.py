@@ -7,19 +7,7 @@ from pathlib import Path
 import torch
 
 from gptlab.errors import GptlabError
-from gptlab.model import GPTConfig
-
-ARCHITECTURE = (
-    "vocab_size",
-    "context_length",
-    "emb_dim",
-    "n_heads",
-    "n_layers",
-    "hidden_dim",
-    "qkv_bias",
-    "tie_weights",
-    "vocab_multiple",
-)
+from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
@@ -46,7 +34,7 @@ def check_checkpoint(ckpt_path: str, config: GPTConfig) -> None:
             f"ckpt_path={path} is not a readable gptlab checkpoint ({type(err).__name__}): truncated, "
             "corrupt or from another program; use another checkpoint"
         ) from err
-    for key in ARCHITECTURE:
+    for key in ARCHITECTURE_KEYS:
         if key in saved and saved[key] != getattr(config, key):
             raise GptlabError(
                 f"ckpt_path={path} holds a model with model.{key}={saved[key]}, but this run has "

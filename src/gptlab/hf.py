@@ -18,7 +18,7 @@ import torch
 
 from gptlab.data.tokenizer import EOT_ID
 from gptlab.errors import GptlabError
-from gptlab.model import GPT, GPTConfig
+from gptlab.model import ARCHITECTURE_KEYS, GPT, GPTConfig
 
 # gptlab name pattern -> Hugging Face name pattern, and whether HF stores it transposed (Conv1D)
 _BLOCK_KEYS = {
@@ -138,26 +138,22 @@ def load_into(model: GPT, state: dict[str, torch.Tensor], source: str) -> None:
     own = model.state_dict()
     for key, tensor in state.items():
         target = own[key]
-        rows = min(tensor.shape[0], target.shape[0])
-        if tensor.shape[1:] != target.shape[1:] or (rows != tensor.shape[0]):
+        if tensor.shape[1:] != target.shape[1:]:
             raise HFFormatError(
                 f"{source}: tensor {key} has shape {tuple(tensor.shape)}, the model has {tuple(target.shape)}"
             )
+        # rows may differ: a shorter context uses the first position rows; padded vocabulary
+        # rows (if any) keep their initialisation (check_matches has compared the real sizes)
+        rows = min(tensor.shape[0], target.shape[0])
         with torch.no_grad():
-            target[:rows].copy_(tensor)  # padded vocabulary rows (if any) keep their init
+            target[:rows].copy_(tensor[:rows])
 
 
 def check_matches(config: GPTConfig, imported: GPTConfig, source: str) -> None:
     """The run's architecture must be the checkpoint's: name the first key that differs."""
-    for key in (
-        "vocab_size",
-        "emb_dim",
-        "n_heads",
-        "n_layers",
-        "hidden_dim",
-        "qkv_bias",
-        "tie_weights",
-    ):
+    # a shorter context than the checkpoint's is fine (fewer position rows are used), and
+    # vocabulary padding is added here, so those two may differ
+    for key in (k for k in ARCHITECTURE_KEYS if k not in ("context_length", "vocab_multiple")):
         if getattr(config, key) != getattr(imported, key):
             raise HFFormatError(
                 f"model.{key}={getattr(config, key)} but {source} has {getattr(imported, key)}; "

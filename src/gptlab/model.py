@@ -15,6 +15,19 @@ from torch import nn
 
 from gptlab.errors import ConfigError
 
+# the settings that shape the weights: a checkpoint only fits a model with the same values
+ARCHITECTURE_KEYS = (
+    "vocab_size",
+    "context_length",
+    "emb_dim",
+    "n_heads",
+    "n_layers",
+    "hidden_dim",
+    "qkv_bias",
+    "tie_weights",
+    "vocab_multiple",
+)
+
 
 @dataclass
 class GPTConfig:
