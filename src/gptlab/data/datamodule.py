@@ -15,6 +15,7 @@ from gptlab.data.sampling import (
     TokenSource,
     WindowDataset,
     WindowSampler,
+    check_sampling_mode,
     collate_batch,
 )
 from gptlab.data.shards import ShardedTokens, ShardError, check_vocabulary, read_manifest, split_paths
@@ -51,8 +52,7 @@ class TokenDataModule(L.LightningDataModule):
             raise ConfigError(f"data.num_workers={num_workers} must be >= 0")
         if stride is not None and stride < 1:
             raise ConfigError(f"data.stride={stride} must be >= 1 or null")
-        if sampling not in ("sequential", "random"):
-            raise ConfigError(f"data.sampling={sampling!r} must be 'sequential' or 'random'")
+        check_sampling_mode(sampling)
         self.context_length = context_length
         self.batch_size = batch_size
         self.global_batch_size = global_batch_size  # per optimizer step; sets gradient accumulation

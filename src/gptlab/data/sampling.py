@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from gptlab.data.windows import num_windows
-from gptlab.errors import GptlabError
+from gptlab.errors import ConfigError, GptlabError
 
 
 class TokenSource(Protocol):
@@ -76,6 +76,14 @@ def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tenso
     return batch
 
 
+SAMPLING_MODES = ("sequential", "random")
+
+
+def check_sampling_mode(mode: str) -> None:
+    if mode not in SAMPLING_MODES:
+        raise ConfigError(f"data.sampling={mode!r} must be 'sequential' or 'random'")
+
+
 class WindowSampler(Sampler[int]):
     """Start positions of the windows one rank reads in one epoch.
 
@@ -96,8 +104,7 @@ class WindowSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if mode not in ("sequential", "random"):
-            raise GptlabError(f"data.sampling={mode!r} must be 'sequential' or 'random'")
+        check_sampling_mode(mode)
         self.num_tokens = num_tokens
         self.context_length = context_length
         self.stride = stride or context_length
