@@ -22,3 +22,13 @@ def configure_matmul(accelerator: str) -> None:
     """TF32 for float32 matrix products on Ampere and newer: much faster, precise enough."""
     if cuda_in_use(accelerator):
         torch.set_float32_matmul_precision("high")
+
+
+def host_scalar(value: float) -> torch.Tensor:
+    """A Python number as a CPU tensor, for ``LightningModule.log`` on every step.
+
+    Given a bare number, Lightning makes a tensor on the module's device: on a GPU that is a blocking
+    host-to-device copy, which waits for all queued GPU work, a host sync on every step. float64
+    keeps token counts exact beyond 2^24.
+    """
+    return torch.tensor(value, dtype=torch.float64)

@@ -13,6 +13,8 @@ import time
 import lightning as L
 import torch
 
+from gptlab.runtime import host_scalar
+
 log = logging.getLogger(__name__)
 
 # dense (no sparsity) peak TFLOP/s per GPU for bf16/fp16 and for tf32 matmuls, from the datasheets
@@ -48,8 +50,8 @@ def peak_flops(device_name: str, precision: str) -> float | None:
 
 
 class ThroughputMonitor(L.Callback):
-    """Logs ``train/tokens``, ``perf/tokens_per_s``, ``perf/mfu``, ``train/grad_norm`` and
-    ``perf/peak_memory_gib`` every ``trainer.log_every_n_steps`` optimizer steps.
+    """Logs ``train/tokens``, ``perf/tokens_per_s``, ``perf/mfu`` and ``perf/peak_memory_gib``
+    every ``trainer.log_every_n_steps`` optimizer steps (the module logs ``train/grad_norm``).
 
     ``peak_tflops`` overrides the datasheet table (per GPU), for cards it does not know.
     """
@@ -85,7 +87,7 @@ class ThroughputMonitor(L.Callback):
         step = trainer.global_step
         if trainer.fit_loop._should_accumulate():
             return
-        tokens = float(step * self._tokens_per_step)  # a Python number: logging it costs no sync
+        tokens = host_scalar(step * self._tokens_per_step)  # on the host: logging it costs no sync
         pl_module.log("train/tokens", tokens, on_step=True, on_epoch=False, rank_zero_only=True)
         if step % trainer.log_every_n_steps:
             return
@@ -110,17 +112,3 @@ class ThroughputMonitor(L.Callback):
         pl_module.log_dict(
             bar, prog_bar=True, logger=False, on_step=True, on_epoch=False, rank_zero_only=True
         )
-
-    def on_before_optimizer_step(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer
-    ) -> None:
-        # the norm before clipping, as nanoGPT reports it; computed only when it will be logged
-        if (trainer.global_step + 1) % trainer.log_every_n_steps:
-            return
-        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
-        if not grads:
-            return
-        squared = torch.stack([g.detach().float().pow(2).sum() for g in grads]).sum()
-        if trainer.world_size > 1 and "FSDP" in type(trainer.strategy).__name__:
-            squared = trainer.strategy.reduce(squared, reduce_op="sum")  # sharded: add the shards
-        pl_module.log("train/grad_norm", squared.sqrt(), on_step=True, on_epoch=False)
