@@ -44,10 +44,20 @@ def test_gradient_clipping_bounds_the_global_norm():
     from types import SimpleNamespace
 
     module = GPTModule(model=TINY)
-    module.trainer = SimpleNamespace(strategy=SimpleNamespace(model=module))  # no FSDP root
+    # a stand-in for the Trainer: no FSDP root, fp32
+    module.trainer = SimpleNamespace(
+        strategy=SimpleNamespace(model=module), precision="32-true", global_step=0
+    )
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.update({name: value})
     x = torch.randint(0, 97, (2, 16))
     (module.model(x, x) * 1000).backward()
-    module.configure_gradient_clipping(None, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+    optimizer = torch.optim.AdamW(module.parameters())
+    module.configure_gradient_clipping(
+        optimizer, gradient_clip_val=0.5, gradient_clip_algorithm="norm"
+    )
+    assert logged["train/grad_norm"] > 0.5  # the norm before clipping
+    assert logged["train/skipped_steps"] == 0
     norm = torch.linalg.vector_norm(
         torch.stack([p.grad.norm() for p in module.parameters() if p.grad is not None])
     )

@@ -109,6 +109,8 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         if ckpt_path:
             check_checkpoint(ckpt_path, module.model_config)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        last = OmegaConf.select(cfg, "callbacks.last_checkpoint.dirpath")
+        module.check_finished_cleanly(last)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", False):
         trainer.test(module, datamodule=datamodule)

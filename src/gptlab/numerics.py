@@ -1,0 +1,52 @@
+"""Non-finite losses and gradients: found on the device, the optimizer update skipped, counted."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gptlab.errors import ConfigError, GptlabError
+
+POLICIES = ("skip", "stop")
+
+
+class NonFiniteError(GptlabError):
+    """Training stopped on a non-finite loss or gradient norm (``module.nonfinite=stop``)."""
+
+
+def check_policy(policy: str) -> str:
+    if policy not in POLICIES:
+        raise ConfigError(f"module.nonfinite={policy!r} must be one of {list(POLICIES)}")
+    return policy
+
+
+def skip_update(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
+    """Make the coming ``optimizer.step()`` leave parameters and optimizer state untouched when
+    ``skip`` (a 0-d bool tensor) is true.
+
+    Fused Adam/AdamW read ``optimizer.found_inf`` on the device, the mechanism torch's GradScaler
+    uses: the decision never leaves the GPU, so there is no host sync. Other optimizers (CPU runs)
+    read the flag on the host, where that costs nothing, and drop the gradients: optimizers skip
+    parameters without one.
+    """
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = skip.float()
+    elif skip.item():
+        optimizer.zero_grad(set_to_none=True)
+
+
+def nonfinite_tensors(state_dict: dict[str, object]) -> list[str]:
+    """Names of floating-point tensors in ``state_dict`` that hold NaN or infinity."""
+    return [
+        name
+        for name, value in state_dict.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
+def step_seed(seed: int, rank: int, step: int, batch_idx: int) -> int:
+    """The seed of one micro-batch: a function of counters that checkpoints restore, so dropout
+    after a resume draws the same masks as the uninterrupted run."""
+    return int(np.random.SeedSequence([seed, rank, step, batch_idx]).generate_state(1)[0])
