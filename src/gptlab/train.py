@@ -9,9 +9,11 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gptlab.checkpoint_io import AtomicCheckpointIO
 from gptlab.checkpoints import check_checkpoint, resolve_checkpoint
 from gptlab.distributed import (
     gradient_accumulation,
@@ -42,6 +44,14 @@ def instantiate_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return callbacks
 
 
+def trainer_plugins(configured: Any) -> list[Any]:
+    """The config's ``trainer.plugins`` plus atomic checkpoint writes, unless it brings its own IO."""
+    plugins = list(instantiate(configured) or []) if configured else []
+    if not any(isinstance(p, CheckpointIO) for p in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return plugins
+
+
 def model_summary(config: GPTConfig, n_params: int) -> str:
     head = "tied" if config.tie_weights else "untied"
     return (
@@ -70,6 +80,7 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
         ),
         callbacks=instantiate_callbacks(cfg),
         logger=instantiate_group(cfg.get("logger")) or False,
+        plugins=trainer_plugins(cfg.trainer.get("plugins")),
     )
     global_batch = getattr(datamodule, "global_batch_size", None)
     if global_batch is not None:
