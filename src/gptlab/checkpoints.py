@@ -11,11 +11,20 @@ from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """``last`` -> this run folder's last.ckpt when there is one (else None: start fresh)."""
-    if ckpt_path != "last":
-        return ckpt_path
+    """``last`` -> this run folder's last.ckpt when there is one (else None: start fresh).
+
+    A fresh start (``null``) in a folder that already holds a last.ckpt is refused: it would
+    overwrite that run's checkpoints.
+    """
     last = run_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.is_file() else None
+    if ckpt_path == "last":
+        return str(last) if last.is_file() else None
+    if ckpt_path is None and last.is_file():
+        raise GptlabError(
+            f"{run_dir} already holds a run ({last}); ckpt_path=null would start over and overwrite "
+            "its checkpoints: resume it with ckpt_path=last, or pick a new run_name"
+        )
+    return ckpt_path
 
 
 def check_checkpoint(ckpt_path: str, config: GPTConfig) -> None:

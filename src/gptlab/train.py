@@ -123,6 +123,8 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         last = OmegaConf.select(cfg, "callbacks.last_checkpoint.dirpath")
         module.check_finished_cleanly(last)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if stopped_by_signal(trainer):
+        return metrics  # the job is about to be killed: no test loop, no sample
     if cfg.get("test", False):
         trainer.test(module, datamodule=datamodule)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
@@ -139,6 +141,10 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         )
         print(f"\nSample from the trained model:\n{text}\n", flush=True)
     return metrics
+
+
+def stopped_by_signal(trainer: L.Trainer) -> bool:
+    return any(getattr(c, "stopped_by_signal", False) for c in trainer.callbacks)
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
