@@ -26,7 +26,9 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
+from gptlab.benchmarks.profile import kernel_breakdown
 from gptlab.callbacks.throughput import peak_flops
 from gptlab.data.shards import write_shard
 from gptlab.model import GPT, GPTConfig
@@ -53,7 +55,12 @@ def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
 
 
 def plain_loop(
-    config: GPTConfig, micro_batch: int, steps: int, warmup: int, window: int = 10
+    config: GPTConfig,
+    micro_batch: int,
+    steps: int,
+    warmup: int,
+    window: int = 10,
+    profile_steps: int = 0,
 ) -> dict:
     """tokens/s of a reference-style loop: compile, fused AdamW, bf16 autocast, clipping."""
     torch.manual_seed(0)
@@ -91,6 +98,14 @@ def plain_loop(
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
         "flops_per_token": model.flops_per_token(),
     }
+    if profile_steps:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            start = time.perf_counter()
+            for _ in range(profile_steps):
+                step()
+            torch.cuda.synchronize()
+            wall = time.perf_counter() - start
+        result["profile"] = kernel_breakdown(prof, wall, profile_steps)
     return result
 
 
@@ -127,7 +142,9 @@ class HandTimer(L.Callback):
             self.out.write_text(json.dumps({"tokens_per_s": rate}))
 
 
-def lightning_path(overrides: list[str], micro_batch: int, steps: int, workdir: Path) -> dict:
+def lightning_path(
+    overrides: list[str], micro_batch: int, steps: int, workdir: Path, profile_steps: int = 0
+) -> dict:
     """tokens/s of ``train.py`` as the throughput callback logs it (median of steady windows)."""
     from hydra import compose, initialize_config_dir
 
@@ -156,6 +173,13 @@ def lightning_path(overrides: list[str], micro_batch: int, steps: int, workdir: 
         f"+callbacks.hand_timer.out={run_dir}/hand_timer.json",
         *overrides,
     ]
+    if profile_steps:  # after the timed span: profiling must not slow the timed steps
+        args += [
+            "+callbacks.profiler._target_=gptlab.benchmarks.profile.StepProfiler",
+            f"+callbacks.profiler.first_step={steps - 8}",
+            f"+callbacks.profiler.steps={min(profile_steps, 6)}",
+            f"+callbacks.profiler.out={run_dir}/profile.json",
+        ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=args)
     if torch.cuda.is_available():
@@ -166,6 +190,7 @@ def lightning_path(overrides: list[str], micro_batch: int, steps: int, workdir: 
     # the windows the hand timer covered (steps 40 .. last-10), compile and warm-up excluded
     steady = [float(r["perf/tokens_per_s"]) for r in rows if 40 < int(r["step"]) + 1 <= steps - 10]
     by_hand = json.loads((run_dir / "hand_timer.json").read_text())["tokens_per_s"]
+    profiled = run_dir / "profile.json"
     logged = sum(steady) / len(steady)  # equal windows: their mean rate is the rate of the span
     return {
         "tokens_per_s": statistics.median(steady),
@@ -177,6 +202,7 @@ def lightning_path(overrides: list[str], micro_batch: int, steps: int, workdir: 
         else 0.0,
         "windows": len(steady),
         "overrides": overrides,
+        **({"profile": json.loads(profiled.read_text())} if profiled.exists() else {}),
     }
 
 
@@ -203,6 +229,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument(
+        "--profile-steps", type=int, default=0, help="also profile this many steps of each path"
+    )
     parser.add_argument("overrides", nargs="*", help="train.py overrides for the Lightning path")
     args = parser.parse_args()
 
@@ -220,7 +249,13 @@ def main() -> None:
     best_plain = 0.0
     if not args.skip_plain:
         for mb in map(int, args.micro_batches.split(",")):
-            result = plain_loop(GPTConfig(drop_rate=0.0), mb, args.steps, args.warmup)
+            result = plain_loop(
+                GPTConfig(drop_rate=0.0),
+                mb,
+                args.steps,
+                args.warmup,
+                profile_steps=args.profile_steps,
+            )
             report(f"plain_loop_mb{mb}", {"micro_batch": mb, **result}, flops, peak, ceiling)
             best_plain = max(best_plain, result["tokens_per_s"])
             gc.collect()
@@ -229,7 +264,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gptlab-bench-"))
     random_shards(workdir / "shards", 30_000_000)
     for mb in map(int, args.lightning_micro_batches.split(",")):
-        result = lightning_path(args.overrides, mb, args.steps + 40, workdir)
+        result = lightning_path(
+            args.overrides, mb, args.steps + 40, workdir, profile_steps=args.profile_steps
+        )
         line = report(f"gptlab_mb{mb}", {"micro_batch": mb, **result}, flops, peak, ceiling)
         if best_plain:
             ratio = round(line["tokens_per_s"] / best_plain, 3)

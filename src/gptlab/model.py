@@ -29,6 +29,9 @@ ARCHITECTURE_KEYS = (
 )
 
 
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass
 class GPTConfig:
     """Architecture of a GPT-2 style model. Defaults are GPT-2 small (124M)."""
@@ -44,6 +47,7 @@ class GPTConfig:
     tie_weights: bool = True  # output head shares the token embedding (GPT-2 does)
     vocab_multiple: int = 1  # pad the embedding rows to a multiple of this (64 is faster on GPUs)
     compile: bool = False  # not architecture: GPTModule runs the model through torch.compile
+    compile_mode: str | None = None  # torch.compile's mode: None (default), max-autotune, ...
     init_from: str | None = (
         None  # not architecture: start from these GPT-2 weights (HF folder or name)
     )
@@ -73,6 +77,10 @@ class GPTConfig:
             )
         if not isinstance(self.drop_rate, (int, float)) or not 0.0 <= self.drop_rate < 1.0:
             raise ConfigError(f"model.drop_rate={self.drop_rate!r} must be in [0, 1)")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"model.compile_mode={self.compile_mode!r} must be one of {list(COMPILE_MODES)}"
+            )
         if not isinstance(self.vocab_multiple, int) or self.vocab_multiple < 1:
             raise ConfigError(
                 f"model.vocab_multiple={self.vocab_multiple!r} must be an integer >= 1"

@@ -120,8 +120,8 @@ class GPTModule(L.LightningModule):
             imported, state = load_hf(source)
             check_matches(self.model_config, imported, source)
             load_into(self.model, state, source)
-        if self.model_config.compile:
-            self.model.compile()  # in place: state_dict keys stay the same as without compile
+        if self.model_config.compile:  # in place: state_dict keys stay as without compile
+            self.model.compile(mode=self.model_config.compile_mode)
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         # on the device, so that counting costs no host sync; saved in checkpoints by hand
