@@ -164,6 +164,7 @@ def lightning_path(
         "trainer.enable_progress_bar=false",
         "callbacks.model_checkpoint=null",
         "sample.max_new_tokens=0",
+        "print_config=false",
         "model.drop_rate=0.0",  # as the plain loop
         f"paths.root_dir={workdir}",
         f"paths.output_dir={run_dir}",
@@ -191,9 +192,10 @@ def lightning_path(
     steady = [float(r["perf/tokens_per_s"]) for r in rows if 40 < int(r["step"]) + 1 <= steps - 10]
     by_hand = json.loads((run_dir / "hand_timer.json").read_text())["tokens_per_s"]
     profiled = run_dir / "profile.json"
-    logged = sum(steady) / len(steady)  # equal windows: their mean rate is the rate of the span
+    # equal windows: their mean rate is the rate of the span; none when logging is sparse
+    logged = sum(steady) / len(steady) if steady else float("nan")
     return {
-        "tokens_per_s": statistics.median(steady),
+        "tokens_per_s": statistics.median(steady) if steady else by_hand,
         "logged_mean_tokens_per_s": logged,
         "hand_timed_tokens_per_s": by_hand,
         "logged_vs_hand": logged / by_hand,
@@ -232,6 +234,13 @@ def main() -> None:
     parser.add_argument(
         "--profile-steps", type=int, default=0, help="also profile this many steps of each path"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=K=V,K=V",
+        help="also run the Lightning path with these extra overrides (repeatable)",
+    )
     parser.add_argument("overrides", nargs="*", help="train.py overrides for the Lightning path")
     args = parser.parse_args()
 
@@ -263,19 +272,27 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="gptlab-bench-"))
     random_shards(workdir / "shards", 30_000_000)
-    for mb in map(int, args.lightning_micro_batches.split(",")):
-        result = lightning_path(
-            args.overrides, mb, args.steps + 40, workdir, profile_steps=args.profile_steps
-        )
-        line = report(f"gptlab_mb{mb}", {"micro_batch": mb, **result}, flops, peak, ceiling)
+    runs = [(f"gptlab_mb{mb}", mb, []) for mb in map(int, args.lightning_micro_batches.split(","))]
+    for variant in args.variant:
+        name, _, extra = variant.partition("=")
+        mb = int(args.lightning_micro_batches.split(",")[0])
+        runs.append((f"gptlab_{name}", mb, extra.split(",")))
+    for name, mb, extra in runs:
+        overrides = [*args.overrides, *extra]
+        try:
+            result = lightning_path(
+                overrides, mb, args.steps + 40, workdir, profile_steps=args.profile_steps
+            )
+        except Exception as err:  # one failing variant must not lose the others' numbers
+            print(json.dumps({"name": name, "error": f"{type(err).__name__}: {err}"[:500]}))
+            continue
+        finally:
+            gc.collect()
+            torch.cuda.empty_cache()
+        line = report(name, {"micro_batch": mb, **result}, flops, peak, ceiling)
         if best_plain:
             ratio = round(line["tokens_per_s"] / best_plain, 3)
-            print(
-                json.dumps({"name": f"ratio_gptlab_mb{mb}_over_best_plain", "ratio": ratio}),
-                flush=True,
-            )
-        gc.collect()
-        torch.cuda.empty_cache()
+            print(json.dumps({"name": f"ratio_{name}_over_best_plain", "ratio": ratio}), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,15 @@ from torch.profiler import ProfilerActivity, profile
 
 # first match wins; kernel names of cuBLAS/CUTLASS, flash/cuDNN attention, Inductor's Triton, ...
 KINDS = (
-    ("matrix products", r"gemm|cutlass|xmma|nvjet|cublas|matmul|sm\d+_"),
-    ("attention", r"flash|fmha|attention|sdpa|cudnn"),
+    ("fused: cross-entropy", r"^triton.*(log_softmax|nll)"),
+    ("fused: LayerNorm", r"^triton.*layer_norm"),
+    ("fused: GELU", r"^triton.*(gelu|tanh)"),
+    ("fused: other elementwise and reductions", r"^triton"),
+    ("attention", r"flash|fmha|attention|sdpa"),
+    ("matrix products", r"gemm|cutlass|xmma|nvjet|cublas|matmul"),
     ("optimizer", r"adam|multi_tensor"),
     ("communication", r"nccl"),
     ("copies", r"memcpy|memset|copy"),
-    ("compiler-fused elementwise and reductions", r"triton"),
     ("other", r""),
 )
 
@@ -40,7 +43,7 @@ def kernel_breakdown(prof: profile, wall_s: float, steps: int) -> dict:
                 break
     busy_ms = sum(by_kind.values()) / 1e3 / steps
     wall_ms = wall_s * 1e3 / steps
-    top = sorted(kernels, key=lambda k: -k[1])[:12]
+    top = sorted(kernels, key=lambda k: -k[1])[:20]
     return {
         "steps": steps,
         "wall_ms_per_step": round(wall_ms, 2),
