@@ -131,3 +131,12 @@ def test_two_real_steps_of_gpt2_124m(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "124,412,160 parameters" in result.stdout + result.stderr
     assert "max_steps=2` reached" in result.stdout + result.stderr
+
+
+def test_the_gpt2_fineweb_experiment_composes_to_the_recipe(compose_train):
+    cfg = compose_train("experiment=gpt2_124m_fineweb_edu", tiny=False)
+    model = instantiate(cfg.model)
+    assert (model.emb_dim, model.n_layers, model.padded_vocab_size) == (768, 12, 50304)
+    assert cfg.data.global_batch_size * cfg.data.context_length == 524_288
+    assert cfg.trainer.strategy._target_ == "gptlab.distributed.ddp_strategy"
+    assert cfg.trainer.max_steps == 19073
