@@ -14,6 +14,10 @@ from gptlab.preemption import StopRequest, requeue_slurm_job
 log = logging.getLogger(__name__)
 
 
+def _nothing_to_broadcast() -> None:
+    return None
+
+
 class LastCheckpoint(ModelCheckpoint):
     """Writes only ``<dirpath>/last.ckpt``: every ``every_n_train_steps`` steps, at the end, and
     on a ``stop_signals`` signal (SLURM's warning before a time limit or preemption).
@@ -49,8 +53,16 @@ class LastCheckpoint(ModelCheckpoint):
         return "LastCheckpoint"  # distinct from the best-k ModelCheckpoint's state in checkpoints
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.stop_request.signals:
+            return
         # after Lightning installed its own handlers (in Trainer._run), so these replace them
         self.stop_request.install()
+        # Lightning broadcasts its SIGTERM flag and reads it back on every training batch when
+        # there are several processes: a collective and a host sync per step. Its flag can no
+        # longer be set (the handler above replaced Lightning's), so the broadcast is skipped.
+        epoch_loop = trainer.fit_loop.epoch_loop
+        if hasattr(epoch_loop, "_broadcast_sigterm_tensor"):
+            epoch_loop._broadcast_sigterm_tensor = _nothing_to_broadcast
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
