@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from gptlab.cli import one_line_config_errors, user_errors
 from gptlab.sweeps import score, write_result
+from gptlab.tracking import own_wandb_service
 from gptlab.train import optimized_value, train
 
 log = logging.getLogger("train")
@@ -69,5 +70,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    own_wandb_service()
     one_line_config_errors()
     main()

@@ -148,3 +148,10 @@ def finish_wandb(exit_code: int) -> None:
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish(exit_code=exit_code)
+
+
+def own_wandb_service() -> None:
+    """Make this program start its own W&B service instead of joining one named by an inherited
+    ``WANDB_SERVICE`` (set by a parent process that used wandb). A shared service outlives a
+    killed run and keeps its run id "in use", so resuming that run right away would fail."""
+    os.environ.pop("WANDB_SERVICE", None)
