@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from gptlab.checkpoint_io import AtomicCheckpointIO, atomic_save
@@ -53,3 +54,22 @@ def test_a_write_after_a_killed_one_removes_its_leftovers(tmp_path):
 def test_the_trainer_writes_checkpoints_atomically(compose_train):
     _, _, trainer = build(compose_train())
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+def test_a_background_write_holds_the_state_of_the_save_call(tmp_path):
+    weight = torch.ones(1000)
+    io = AtomicCheckpointIO(background=True)
+    io.save_checkpoint({"state_dict": {"w": weight, "tied": weight}}, tmp_path / "last.ckpt")
+    weight.add_(1)  # training goes on while the file is written
+    io.teardown()
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
+    assert torch.equal(saved["w"], torch.ones(1000))
+    assert saved["w"].untyped_storage().data_ptr() == saved["tied"].untyped_storage().data_ptr()
+
+
+def test_a_failed_background_write_is_raised(tmp_path):
+    io = AtomicCheckpointIO(background=True)
+    (tmp_path / "file").write_text("not a folder")
+    io.save_checkpoint({"x": torch.ones(1)}, tmp_path / "file" / "last.ckpt")
+    with pytest.raises(OSError):
+        io.teardown()

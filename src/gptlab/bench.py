@@ -238,7 +238,7 @@ def main() -> None:
         "--variant",
         action="append",
         default=[],
-        metavar="NAME=K=V,K=V",
+        metavar="NAME=K=V;K=V",
         help="also run the Lightning path with these extra overrides (repeatable)",
     )
     parser.add_argument("overrides", nargs="*", help="train.py overrides for the Lightning path")
@@ -276,7 +276,7 @@ def main() -> None:
     for variant in args.variant:
         name, _, extra = variant.partition("=")
         mb = int(args.lightning_micro_batches.split(",")[0])
-        runs.append((f"gptlab_{name}", mb, extra.split(",")))
+        runs.append((f"gptlab_{name}", mb, extra.split(";")))
     for name, mb, extra in runs:
         overrides = [*args.overrides, *extra]
         try:
