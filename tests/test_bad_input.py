@@ -93,6 +93,10 @@ CASES = [
     (["trainer.precision=bf17"], "trainer: Precision 'bf17' is invalid"),
     (["+trainer.foo=1"], "unexpected keyword argument 'foo'"),
     (["model.init_from={root}/empty_hf"], "empty_hf"),
+    (["model.compile_mode=fastest"], "model.compile_mode='fastest' must be one of"),
+    (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
+    (["callbacks.last_checkpoint.stop_signals=[SIGFOO]"], "'SIGFOO' is not a signal name"),
+    (["run_name=existing", "ckpt_path=null"], "already holds a run"),
 ]
 
 

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import torch
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
+from gptlab.cli import EXIT_USER_ERROR
 from gptlab.errors import GptlabError
 from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
+
+
+def refuse_fresh_start_over(run_dir: Path, ckpt_path: str | None) -> None:
+    """A fresh start (``ckpt_path=null``) in a folder that already holds a last.ckpt would
+    overwrite that run's checkpoints: stop instead."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and last.is_file():
+        raise GptlabError(
+            f"{run_dir} already holds a run ({last}); ckpt_path=null would start over and overwrite "
+            "its checkpoints: resume it with ckpt_path=last, or pick a new run_name"
+        )
+
+
+class ExistingRunGuard(Callback):
+    """Hydra callback: the check above before Hydra writes anything into the run folder. Hydra
+    turns exceptions of callbacks into warnings, so this one prints the error line and exits."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = OmegaConf.select(config, "hydra.run.dir")
+        if not run_dir or "ckpt_path" not in config:
+            return
+        try:
+            refuse_fresh_start_over(Path(run_dir).absolute(), config.ckpt_path)
+        except GptlabError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USER_ERROR)
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
@@ -19,11 +50,7 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     last = run_dir / "checkpoints" / "last.ckpt"
     if ckpt_path == "last":
         return str(last) if last.is_file() else None
-    if ckpt_path is None and last.is_file():
-        raise GptlabError(
-            f"{run_dir} already holds a run ({last}); ckpt_path=null would start over and overwrite "
-            "its checkpoints: resume it with ckpt_path=last, or pick a new run_name"
-        )
+    refuse_fresh_start_over(run_dir, ckpt_path)
     return ckpt_path
 
 
