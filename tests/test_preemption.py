@@ -15,7 +15,7 @@ from test_resume import RUN, checkpoint_step
 from gptlab.preemption import signal_number
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = 400
+STEPS = 150
 PREEMPTIBLE = [a for a in RUN if not a.startswith(("trainer.max_steps", "callbacks.last"))] + [
     f"trainer.max_steps={STEPS}",
     "callbacks.last_checkpoint.every_n_train_steps=5",
