@@ -62,3 +62,22 @@ def test_gradient_clipping_bounds_the_global_norm():
         torch.stack([p.grad.norm() for p in module.parameters() if p.grad is not None])
     )
     assert norm.item() == pytest.approx(0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("compile_setting", "device", "compiled"),
+    [("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)],
+)
+def test_compile_auto_compiles_on_gpus_only(compile_setting, device, compiled):
+    from types import SimpleNamespace
+
+    module = GPTModule(model={**TINY, "compile": compile_setting})
+    root = SimpleNamespace(type=device)
+    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=root))
+    module.setup("fit")
+    assert (module.model._compiled_call_impl is not None) == compiled
+
+
+def test_compile_setting_is_checked():
+    with pytest.raises(ConfigError, match="model.compile='yes' must be true, false or auto"):
+        GPTModule(model={**TINY, "compile": "yes"})

@@ -58,16 +58,19 @@ def generate(
     idx = idx[:, -context:]
     done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
     param = next(model.parameters())
+    # .forward, not __call__: a model compiled in place for training would recompile for every
+    # new sequence length
+    forward = model.forward
     cache: KVCache | None = None
     for _ in range(max_new_tokens):
         if not use_cache:
-            logits = model(idx[:, -context:])
+            logits = forward(idx[:, -context:])
         else:
             if cache is None or cache.length >= context:  # first step, or no room left
                 cache = KVCache(model.cfg, idx.size(0), param.device, param.dtype)
-                logits = model(idx[:, -context:], cache=cache)
+                logits = forward(idx[:, -context:], cache=cache)
             else:
-                logits = model(idx[:, -1:], cache=cache)
+                logits = forward(idx[:, -1:], cache=cache)
         token = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
         if stop_token is not None:
             token = token.masked_fill(done.unsqueeze(1), stop_token)  # finished rows stay finished

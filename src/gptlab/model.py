@@ -46,7 +46,7 @@ class GPTConfig:
     hidden_dim: int | None = None  # MLP width; None means 4 * emb_dim as in GPT-2
     tie_weights: bool = True  # output head shares the token embedding (GPT-2 does)
     vocab_multiple: int = 1  # pad the embedding rows to a multiple of this (64 is faster on GPUs)
-    compile: bool = False  # not architecture: GPTModule runs the model through torch.compile
+    compile: bool | str = False  # not architecture: torch.compile in training; "auto": on GPUs only
     compile_mode: str | None = None  # torch.compile's mode: None (default), max-autotune, ...
     init_from: str | None = (
         None  # not architecture: start from these GPT-2 weights (HF folder or name)
@@ -77,6 +77,8 @@ class GPTConfig:
             )
         if not isinstance(self.drop_rate, (int, float)) or not 0.0 <= self.drop_rate < 1.0:
             raise ConfigError(f"model.drop_rate={self.drop_rate!r} must be in [0, 1)")
+        if self.compile not in (True, False, "auto"):
+            raise ConfigError(f"model.compile={self.compile!r} must be true, false or auto")
         if self.compile_mode not in COMPILE_MODES:
             raise ConfigError(
                 f"model.compile_mode={self.compile_mode!r} must be one of {list(COMPILE_MODES)}"

@@ -120,8 +120,7 @@ class GPTModule(L.LightningModule):
             imported, state = load_hf(source)
             check_matches(self.model_config, imported, source)
             load_into(self.model, state, source)
-        if self.model_config.compile:  # in place: state_dict keys stay as without compile
-            self.model.compile(mode=self.model_config.compile_mode)
+        self._compiled = False
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         # on the device, so that counting costs no host sync; saved in checkpoints by hand
@@ -130,6 +129,16 @@ class GPTModule(L.LightningModule):
         self._skips_reported = 0
         self._step_loss: torch.Tensor | None = None
         self.stopped_at_step: int | None = None  # set when nonfinite=stop ended training
+
+    def setup(self, stage: str) -> None:
+        """torch.compile once the device is known: ``model.compile=auto`` compiles on GPUs only
+        (on CPUs compiling takes longer than the short runs made there save)."""
+        wanted = self.model_config.compile
+        if wanted == "auto":
+            wanted = self.trainer.strategy.root_device.type == "cuda"
+        if wanted and not self._compiled:  # in place: state_dict keys stay as without compile
+            self.model.compile(mode=self.model_config.compile_mode)
+            self._compiled = True
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
