@@ -32,8 +32,8 @@ class ExistingRunGuard(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = OmegaConf.select(config, "hydra.run.dir")
-        if not run_dir or "ckpt_path" not in config:
-            return
+        if not run_dir or not config.get("train") or OmegaConf.is_missing(config, "ckpt_path"):
+            return  # only training writes checkpoints (eval.py and generate.py read them)
         try:
             refuse_fresh_start_over(Path(run_dir).absolute(), config.ckpt_path)
         except GptlabError as err:
