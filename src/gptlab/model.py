@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptlab.errors import ConfigError
+from gptlab.loss import linear_cross_entropy
 
 # the settings that shape the weights: a checkpoint only fits a model with the same values
 ARCHITECTURE_KEYS = (
@@ -48,6 +49,7 @@ class GPTConfig:
     vocab_multiple: int = 1  # pad the embedding rows to a multiple of this (64 is faster on GPUs)
     compile: bool | str = False  # not architecture: torch.compile in training; "auto": on GPUs only
     compile_mode: str | None = None  # torch.compile's mode: None (default), max-autotune, ...
+    fused_loss: bool = False  # not architecture: output layer + cross-entropy in row chunks
     init_from: str | None = (
         None  # not architecture: start from these GPT-2 weights (HF folder or name)
     )
@@ -244,7 +246,15 @@ class GPT(nn.Module):
             x = block(x, cache, layer)
         if cache is not None:
             cache.length += seq
-        logits = self.lm_head(self.ln_f(x))
+        h = self.ln_f(x)
+        if targets is not None and self.cfg.fused_loss and torch.is_grad_enabled():
+            return linear_cross_entropy(
+                h.reshape(-1, h.size(-1)),
+                self.lm_head.weight,
+                targets.reshape(-1),
+                self.cfg.vocab_size,
+            )
+        logits = self.lm_head(h)
         # padded vocabulary rows are not tokens: drop them so they are never predicted or sampled
         if self.cfg.padded_vocab_size != self.cfg.vocab_size:
             logits = logits[..., : self.cfg.vocab_size]
