@@ -154,3 +154,9 @@ def fsdp_strategy(
         state_dict_type=state_dict_type,
         **kwargs,
     )
+
+
+def weights_are_sharded(trainer: Any) -> bool:
+    """FSDP: no rank holds whole weights outside the wrapped forward, so one rank alone cannot
+    run the model (text samples); generate from a checkpoint instead."""
+    return "FSDP" in type(trainer.strategy).__name__

@@ -20,6 +20,7 @@ from gptlab.distributed import (
     job_scope,
     resolve_strategy,
     use_job_command_for_ddp_ranks,
+    weights_are_sharded,
 )
 from gptlab.generate import sample_text
 from gptlab.model import GPTConfig
@@ -130,7 +131,11 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
 
     sample = cfg.get("sample")
-    if sample and sample.max_new_tokens > 0 and trainer.is_global_zero:
+    if sample and sample.max_new_tokens > 0 and weights_are_sharded(trainer):
+        rank_zero_only(log.info)(
+            "no sample under FSDP: generate.py ckpt_path=<run>/checkpoints/last.ckpt"
+        )
+    elif sample and sample.max_new_tokens > 0 and trainer.is_global_zero:
         text = sample_text(
             module.model,
             sample.prompt,

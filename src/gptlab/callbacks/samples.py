@@ -7,6 +7,7 @@ import logging
 import lightning as L
 import torch
 
+from gptlab.distributed import weights_are_sharded
 from gptlab.generate import sample_text
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ class TextSamples(L.Callback):
             or trainer.fit_loop._should_accumulate()
         ):
             return
-        if "FSDP" in type(trainer.strategy).__name__ or not trainer.is_global_zero:
-            return  # sharded weights: one rank alone cannot run the model
+        if weights_are_sharded(trainer) or not trainer.is_global_zero:
+            return
         with torch.no_grad():
             for prompt in self.prompts:
                 text = sample_text(pl_module.model, prompt, self.max_new_tokens, seed=step)
