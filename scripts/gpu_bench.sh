@@ -2,11 +2,7 @@
 # One GPU: the GPU-only tests, then `python -m gptlab.bench` (plain loop vs gptlab, profiled).
 # Extra arguments go to the Lightning path as train.py overrides. Output under ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
-out=${OUT:-/tmp/gptlab-gpu}
-mkdir -p "$out"
-cd "$(dirname "$0")/.."
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpus.csv"
-python -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)" > "$out/versions.txt"
+source "$(dirname "$0")/gpu_env.sh"
 if [ -z "${SKIP_TESTS:-}" ]; then
   timeout 240 python -m pytest -q -p no:cacheprovider tests/test_gpu.py > "$out/test_gpu.log" 2>&1
   echo "test_gpu exit $?" >> "$out/exits.txt"

@@ -2,11 +2,7 @@
 # 2 GPUs, DDP: gptlab's run (signals handled by LastCheckpoint, no per-step SIGTERM broadcast)
 # against Lightning's per-step broadcast (stop_signals=[] keeps Lightning's handling), alternating.
 set -uo pipefail
-out=${OUT:-/tmp/gptlab-gpu}
-mkdir -p "$out"
-cd "$(dirname "$0")/.."
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpus.csv"
+source "$(dirname "$0")/gpu_env.sh"
 python -c "from pathlib import Path; from gptlab.bench import random_shards; random_shards(Path('$out/shards'), 60_000_000)"
 for round in 1 2; do
   for variant in lightning_broadcast gptlab; do

@@ -2,10 +2,7 @@
 # Weak scaling: the same micro-batch per GPU without accumulation (1 GPU: global batch 32;
 # 2 GPUs: 64), with trainer=ddp. JSON lines in ${OUT}/summary.jsonl.
 set -uo pipefail
-out=${OUT:-/tmp/gptlab-gpu}
-mkdir -p "$out"
-cd "$(dirname "$0")/.."
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+source "$(dirname "$0")/gpu_env.sh"
 data=/tmp/gptlab-text
 python -m gptlab.benchmarks.data --tokens 20000000 --workdir $data --batches 100 > /dev/null
 source scripts/gpu_common.sh

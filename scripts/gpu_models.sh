@@ -3,9 +3,7 @@
 # MFU against the datasheet and the measured matmul ceiling. Usage: gpu_models.sh name:micro_batch ...
 # e.g. gpu_models.sh gpt2_medium:32 gpt2_large:16. Output under ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
-out=${OUT:-/tmp/gptlab-gpu}
-mkdir -p "$out"
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/gpu_env.sh"
 python - "$out" <<'PY'
 import json, sys, torch
 from pathlib import Path

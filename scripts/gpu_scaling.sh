@@ -2,10 +2,7 @@
 # 1 vs 2 GPUs for gpt2_124m at the same global batch, gpt2_xl with FSDP on 2 GPUs, and the larger
 # GPT-2 sizes on one GPU. Logs under ${OUT:-/tmp/gptlab-gpu}; summary printed as JSON lines.
 set -uo pipefail
-out=${OUT:-/tmp/gptlab-gpu}
-mkdir -p "$out"
-cd "$(dirname "$0")/.."
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+source "$(dirname "$0")/gpu_env.sh"
 # the default command picks the GPU by itself
 timeout 120 python train.py trainer.max_steps=100 > "$out/default_run.log" 2>&1
 grep -E "GPU available|reached" "$out/default_run.log" | tail -2

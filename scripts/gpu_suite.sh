@@ -2,12 +2,7 @@
 # The GPU measurements of docs/benchmarks.md, in one go on a 2-GPU machine (H100 or H200).
 # Writes logs and JSON lines under ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
-out=${OUT:-/tmp/gptlab-gpu}
-mkdir -p "$out"
-cd "$(dirname "$0")/.."
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpus.csv"
-python -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)" > "$out/versions.txt"
+source "$(dirname "$0")/gpu_env.sh"
 
 #  throughput: plain loop vs gptlab, unpadded and padded vocabulary (issues 9 and 5)
 CUDA_VISIBLE_DEVICES=0 timeout 300 python -m gptlab.bench --micro-batches ${PLAIN_MB:-32} --lightning-micro-batches 32 \
