@@ -120,7 +120,6 @@ class GPTModule(L.LightningModule):
             imported, state = load_hf(source)
             check_matches(self.model_config, imported, source)
             load_into(self.model, state, source)
-        self._compiled = False
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         # on the device, so that counting costs no host sync; saved in checkpoints by hand
@@ -136,9 +135,9 @@ class GPTModule(L.LightningModule):
         wanted = self.model_config.compile
         if wanted == "auto":
             wanted = self.trainer.strategy.root_device.type == "cuda"
-        if wanted and not self._compiled:  # in place: state_dict keys stay as without compile
+        already = self.model._compiled_call_impl is not None  # setup runs for fit, test, ...
+        if wanted and not already:  # in place: state_dict keys stay as without compile
             self.model.compile(mode=self.model_config.compile_mode)
-            self._compiled = True
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
