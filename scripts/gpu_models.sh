@@ -7,18 +7,18 @@ source "$(dirname "$0")/gpu_env.sh"
 python - "$out" <<'PY'
 import json, sys, torch
 from pathlib import Path
-from gptlab.bench import matmul_ceiling, random_shards
+from gptlab.benchmarks.throughput import matmul_ceiling, random_shards
 random_shards(Path(sys.argv[1]) / "shards", 30_000_000)
 print(json.dumps({"device": torch.cuda.get_device_name(), "matmul_bf16_tflops": round(matmul_ceiling(), 1)}))
 PY
 for spec in "$@"; do
   model=${spec%%:*}; mb=${spec##*:}; dir=$out/$model
-  timeout ${RUN_TIMEOUT:-300} python train.py model=$model model.compile=true model.drop_rate=0.0 \
+  timeout ${RUN_TIMEOUT:-300} python train.py model=$model module.compile=true model.drop_rate=0.0 \
     model.vocab_multiple=64 data=tokens data.path=$out/shards data.batch_size=$mb data.num_workers=4 \
     trainer.max_steps=70 trainer.val_check_interval=1000000 trainer.limit_val_batches=0 \
     trainer.log_every_n_steps=10 trainer.enable_progress_bar=false callbacks.model_checkpoint=null \
     callbacks.last_checkpoint=null sample.max_new_tokens=0 print_config=false logger=csv \
-    hydra.run.dir=$dir +callbacks.hand_timer._target_=gptlab.bench.HandTimer \
+    hydra.run.dir=$dir +callbacks.hand_timer._target_=gptlab.benchmarks.throughput.HandTimer \
     +callbacks.hand_timer.first_step=30 +callbacks.hand_timer.last_step=60 \
     +callbacks.hand_timer.out=$dir/hand.json > $out/$model.log 2>&1
   code=$?

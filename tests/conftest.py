@@ -1,11 +1,17 @@
-"""Shared fixtures: composing the real Hydra configs with small, fast overrides."""
+"""Shared fixtures and helpers: the real Hydra configs with one tiny override set, and one way to
+run a command as a user would."""
 
 from __future__ import annotations
 
+import csv
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -25,9 +31,57 @@ TINY = [
     "trainer.limit_val_batches=4",
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
-    "callbacks.model_summary=null",
     "sample.max_new_tokens=4",
+    "print_config=false",
+    "logger=csv",
 ]
+
+
+def tiny(*overrides: str) -> list[str]:
+    """TINY with ``overrides`` replacing the keys they name."""
+    keys = {o.split("=", 1)[0] for o in overrides}
+    return [a for a in TINY if a.split("=", 1)[0] not in keys] + list(overrides)
+
+
+def run_cli(
+    script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """``python <script> ARGS`` from ``cwd`` as a user runs it (``script``: train.py, eval.py,
+    generate.py, or ``-m gptlab ...``); W&B offline, no inherited HYDRA_FULL_ERROR."""
+    base = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "WANDB_MODE")}
+    command = (
+        [sys.executable, *script.split()]
+        if script.startswith("-m")
+        else [
+            sys.executable,
+            str(ROOT / script),
+        ]
+    )
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows: list[dict[str, str]], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if r.get(key)]
+
+
+def checkpoint_step(path: Path) -> int:
+    """The global step a checkpoint holds; -1 while it is missing or being written."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+    except Exception:
+        return -1
 
 
 @pytest.fixture(scope="session")
@@ -38,15 +92,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def compose_train(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
-    """compose_train(*overrides) -> the composed train config, writing into tmp_path."""
+    """compose_train(*overrides) -> the composed train config, writing into tmp_path / "run"."""
 
-    def _compose(*overrides: str, tiny: bool = True) -> DictConfig:
+    def _compose(*overrides: str, tiny_run: bool = True) -> DictConfig:
         paths = [
             f"paths.root_dir={tmp_path}",
             f"paths.output_dir={tmp_path / 'run'}",
             f"paths.cache_dir={cache_dir}",
         ]
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("train", overrides=[*(TINY if tiny else []), *paths, *overrides])
+            base = tiny(*overrides) if tiny_run else list(overrides)
+            return compose("train", overrides=[*paths, *base])
 
     return _compose

@@ -30,3 +30,15 @@ class NaNWeights(L.Callback):
         if trainer.global_step == self.at_step:
             with torch.no_grad():
                 pl_module.model.ln_f.weight[0] = float("nan")
+
+
+class SlowValidation(L.Callback):
+    """Makes every validation pass take at least ``seconds`` longer."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        import time
+
+        time.sleep(self.seconds)

@@ -2,5 +2,5 @@
 
 from gptlab.model import GPT, GPTConfig
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["GPT", "GPTConfig", "__version__"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gptlab.data import PydocDataModule, ShardDataModule
-from gptlab.data.pydoc import pydoc_tokens
+from gptlab.data.pydoc import pydoc_documents, pydoc_tokens, split_documents
 from gptlab.data.shards import ShardError, write_shard
 from gptlab.data.tokenizer import EOT_ID
 from gptlab.errors import ConfigError
@@ -10,25 +10,42 @@ from gptlab.errors import ConfigError
 
 def test_pydoc_corpus_is_tokenized_once_and_cached(tmp_path):
     tokens = pydoc_tokens(tmp_path)
-    cached = list(tmp_path.glob("pydoc-*.bin"))
-    assert len(cached) == 1
-    assert tokens.dtype == np.uint16 and len(tokens) > 100_000
-    assert (tokens == EOT_ID).sum() > 50  # one end-of-text after every document
-    mtime = cached[0].stat().st_mtime_ns
-    assert np.array_equal(pydoc_tokens(tmp_path), tokens)
-    assert cached[0].stat().st_mtime_ns == mtime
+    cached = sorted(tmp_path.glob("pydoc-*.bin"))
+    assert [p.name.split("-")[-1] for p in cached] == [
+        "test.uint16.bin",
+        "train.uint16.bin",
+        "val.uint16.bin",
+    ]
+    assert all(t.dtype == np.uint16 for t in tokens.values())
+    assert sum(len(t) for t in tokens.values()) > 100_000
+    assert (tokens["train"] == EOT_ID).sum() > 50  # one end-of-text after every document
+    mtimes = [p.stat().st_mtime_ns for p in cached]
+    assert np.array_equal(pydoc_tokens(tmp_path)["val"], tokens["val"])
+    assert [p.stat().st_mtime_ns for p in cached] == mtimes
+
+
+def test_pydoc_holds_out_whole_documents_by_a_seeded_hash(cache_dir):
+    names = split_documents(pydoc_documents(), 0.1, 0.05, seed=0)
+    assert sum(len(n) for n in names.values()) == len(pydoc_documents())
+    assert not set(names["val"]) & set(names["train"]) and names["test"]
+    assert split_documents(pydoc_documents(), 0.1, 0.05, seed=0) == names  # stable
+    assert split_documents(pydoc_documents(), 0.1, 0.05, seed=1) != names  # seeded
+    tokens = pydoc_tokens(cache_dir)
+    # the held-out topics are prose like the rest: their tokens per character are alike
+    chars = {s: sum(len(pydoc_documents()[n]) for n in names[s]) for s in names}
+    ratios = {s: len(tokens[s]) / chars[s] for s in names}
+    assert abs(ratios["val"] / ratios["train"] - 1) < 0.25, ratios
 
 
 def test_pydoc_split_and_batches(cache_dir):
     dm = PydocDataModule(cache_dir=str(cache_dir), context_length=64, batch_size=4, stride=32)
     dm.prepare_data()
     dm.setup("fit")
-    n = len(pydoc_tokens(cache_dir))
-    train_tokens = int(n * 0.9)
-    assert len(dm.splits["train"]) == train_tokens
+    tokens = pydoc_tokens(cache_dir)
+    assert {s: len(dm.splits[s]) for s in dm.splits} == {s: len(t) for s, t in tokens.items()}
     train = dm.train_dataloader()
-    assert len(train.sampler) == (train_tokens - 65) // 32 + 1
-    assert len(dm.val_dataloader().sampler) == (n - train_tokens - 65) // 64 + 1
+    assert len(train.sampler) == (len(tokens["train"]) - 65) // 32 + 1
+    assert len(dm.val_dataloader().sampler) == (len(tokens["val"]) - 65) // 64 + 1
     x, y = next(iter(train))
     assert x.shape == y.shape == (4, 64)
     assert x[0, 1:].tolist() == y[0, :-1].tolist()
@@ -70,5 +87,5 @@ def test_restored_loader_yields_exactly_the_next_batches(tmp_path):
 
 def test_missing_shard_folder_says_how_to_prepare(tmp_path):
     dm = ShardDataModule(path=str(tmp_path / "nowhere"), context_length=8)
-    with pytest.raises(ShardError, match="nowhere does not exist.*gptlab.prepare"):
+    with pytest.raises(ShardError, match="nowhere does not exist.*gptlab prepare"):
         dm.setup("fit")

@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from gptlab.generate import generate
 from gptlab.model import GPT, GPTConfig
+from gptlab.model.generate import generate
 
 SIZES = {
     "gpt2_124m": {},

@@ -18,8 +18,16 @@ from gptlab.data.sampling import (
     check_sampling_mode,
     collate_batch,
 )
-from gptlab.data.shards import ShardedTokens, ShardError, check_vocabulary, read_manifest, split_paths
+from gptlab.data.shards import (
+    ShardedTokens,
+    ShardError,
+    check_vocabulary,
+    has_split,
+    read_manifest,
+    split_paths,
+)
 from gptlab.errors import ConfigError
+from gptlab.internals import micro_batches_done_this_epoch
 
 
 class TokenDataModule(L.LightningDataModule):
@@ -129,15 +137,21 @@ class TokenDataModule(L.LightningDataModule):
         return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        self.setup()
+        if "test" not in self.splits:
+            raise ConfigError(
+                f"the {self.name} data has no test split (only {sorted(self.splits)}); "
+                "test=true needs held-out test data: set test=false, or use a corpus with one"
+            )
+        return self._loader("test")
 
     # the position of the train loader, saved in Lightning checkpoints for an exact resume
     def state_dict(self) -> dict[str, Any]:
         trainer = self.trainer
         if trainer is None:
             return {}
-        progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": trainer.current_epoch, "windows_done": progress.processed * self.batch_size}
+        done = micro_batches_done_this_epoch(trainer)
+        return {"epoch": trainer.current_epoch, "windows_done": done * self.batch_size}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict:
@@ -145,25 +159,30 @@ class TokenDataModule(L.LightningDataModule):
 
 
 class PydocDataModule(TokenDataModule):
-    """The embedded default: CPython's own documentation text, no download needed."""
+    """The embedded default: CPython's own documentation text, no download needed. Whole topics
+    are held out for validation and test (:mod:`gptlab.data.pydoc`)."""
 
     name = "pydoc"
 
-    def __init__(self, cache_dir: str, val_fraction: float = 0.1, **kwargs: Any) -> None:
+    def __init__(
+        self, cache_dir: str, val_fraction: float = 0.1, test_fraction: float = 0.05, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        if not 0.0 < val_fraction < 1.0:
-            raise ConfigError(f"data.val_fraction={val_fraction} must be between 0 and 1")
+        for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"data.{key}={value} must be between 0 and 1")
+        if val_fraction + test_fraction >= 1.0:
+            raise ConfigError("data.val_fraction + data.test_fraction must be below 1")
         self.cache_dir = Path(cache_dir)
-        self.val_fraction = val_fraction
+        self.fractions = (val_fraction, test_fraction)
 
     def prepare_data(self) -> None:
         # runs once per node before setup(): build the cache so ranks do not race to write it
-        pydoc_tokens(self.cache_dir)
+        pydoc_tokens(self.cache_dir, *self.fractions, seed=self.seed)
 
     def load_splits(self) -> dict[str, TokenSource]:
-        tokens = pydoc_tokens(self.cache_dir)
-        cut = int(len(tokens) * (1.0 - self.val_fraction))
-        return {"train": ArrayTokens(tokens[:cut]), "val": ArrayTokens(tokens[cut:])}
+        tokens = pydoc_tokens(self.cache_dir, *self.fractions, seed=self.seed)
+        return {split: ArrayTokens(ids) for split, ids in tokens.items()}
 
 
 class ShardDataModule(TokenDataModule):
@@ -203,5 +222,8 @@ class ShardDataModule(TokenDataModule):
             )
         if self.vocab_size is not None:
             check_vocabulary(self.path, self.vocab_size)
-        return {split: ShardedTokens.open(split_paths(self.path, split)) for split in ("train", "val")}
+        splits = {s: ShardedTokens.open(split_paths(self.path, s)) for s in ("train", "val")}
+        if has_split(self.path, "test"):
+            splits["test"] = ShardedTokens.open(split_paths(self.path, "test"))
+        return splits
 

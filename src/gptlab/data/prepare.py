@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from gptlab.data.shards import MANIFEST, atomic_write_json, read_manifest, write_shard
+from gptlab import atomic
+from gptlab.data.shards import MANIFEST, read_manifest, write_shard
 from gptlab.data.sources import Piece, ReplacementCounter, SourceError, iter_pieces
 from gptlab.data.tokenizer import EOT_ID, VOCAB_SIZE, gpt2_encoding
 
@@ -86,7 +87,7 @@ class PartWriter:
         self.state["parts"].append(written)
         self.state["pieces_done"] = pieces_done
         self.state["replaced_bytes"] = replaced_bytes
-        atomic_write_json(self.out_dir / PROGRESS, self.state)  # after the shards: never ahead of them
+        atomic.write_json(self.out_dir / PROGRESS, self.state)  # after the shards: never ahead of them
         self.buffers = {"train": [], "val": []}
         self.sizes = {"train": 0, "val": 0}
 
@@ -176,7 +177,7 @@ def write_manifest(out_dir: Path, state: dict[str, Any], pieces: int) -> dict[st
         "replaced_bytes": state["replaced_bytes"],
         "splits": splits,
     }
-    atomic_write_json(out_dir / MANIFEST, manifest)
+    atomic.write_json(out_dir / MANIFEST, manifest)
     (out_dir / PROGRESS).unlink(missing_ok=True)
     if state["replaced_bytes"]:
         log.warning("%d bytes were not valid UTF-8 and became U+FFFD", state["replaced_bytes"])

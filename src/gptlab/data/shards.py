@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from gptlab import atomic
 from gptlab.errors import GptlabError
 
 MAGIC = 20240520
@@ -30,22 +31,6 @@ class ShardError(GptlabError):
     """A shard or prepared-data folder that cannot be used; the message names the file."""
 
 
-def atomic_write_bytes(path: Path, chunks: list[bytes | memoryview]) -> None:
-    """Write to a temporary name, flush to disk, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        for chunk in chunks:
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, [json.dumps(data, indent=2).encode()])
-
-
 def write_shard(path: Path, tokens: np.ndarray) -> str:
     """Write one shard atomically; returns its sha256."""
     if tokens.size and int(tokens.max()) > np.iinfo(np.uint16).max:
@@ -53,7 +38,7 @@ def write_shard(path: Path, tokens: np.ndarray) -> str:
     header = np.zeros(HEADER_INTS, dtype=np.int32)
     header[:3] = (MAGIC, VERSION, len(tokens))
     body = tokens.astype(np.uint16, copy=False)
-    atomic_write_bytes(path, [header.tobytes(), body.tobytes()])
+    atomic.write_bytes(path, [header.tobytes(), body.tobytes()])
     return file_sha256(path)
 
 
@@ -75,19 +60,19 @@ def open_shard(path: Path) -> np.ndarray:
     if len(header) < HEADER_INTS or header[0] != MAGIC:
         raise ShardError(
             f"{path}: not a token shard (bad header; expected llm.c magic {MAGIC}); "
-            "re-create it with: python -m gptlab.prepare"
+            "re-create it with: python -m gptlab prepare"
         )
     if header[1] != VERSION:
         raise ShardError(
             f"{path}: shard version {header[1]} is not supported (only version 1: uint16 tokens); "
-            "re-create it with: python -m gptlab.prepare"
+            "re-create it with: python -m gptlab prepare"
         )
     count = int(header[2])
     expected = HEADER_BYTES + 2 * count
     if size != expected:
         raise ShardError(
             f"{path}: truncated or corrupt shard ({size} bytes, header says {count} tokens = "
-            f"{expected} bytes); delete it and run python -m gptlab.prepare again"
+            f"{expected} bytes); delete it and run python -m gptlab prepare again"
         )
     return np.memmap(path, dtype=np.uint16, mode="r", offset=HEADER_BYTES, shape=(count,))
 
@@ -137,7 +122,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ShardError(f"{path}: unreadable manifest ({err}); run python -m gptlab.prepare again") from err
+        raise ShardError(f"{path}: unreadable manifest ({err}); run python -m gptlab prepare again") from err
 
 
 def split_paths(folder: Path, split: str) -> list[Path]:
@@ -145,7 +130,7 @@ def split_paths(folder: Path, split: str) -> list[Path]:
     if not folder.is_dir():
         raise ShardError(
             f"data.path={folder} does not exist; prepare a corpus into it with "
-            "python -m gptlab.prepare data=text data.source.path=<your files> data.path=<folder>"
+            "python -m gptlab prepare data=text data.source.path=<your files> data.path=<folder>"
         )
     manifest = read_manifest(folder)
     if manifest is not None:
@@ -160,9 +145,17 @@ def split_paths(folder: Path, split: str) -> list[Path]:
     if not paths:
         raise ShardError(
             f"{folder}: no {MANIFEST} and no *{split}*.bin shards; "
-            "prepare it with python -m gptlab.prepare"
+            "prepare it with python -m gptlab prepare"
         )
     return paths
+
+
+def has_split(folder: Path, split: str) -> bool:
+    """Whether ``folder`` holds shards of ``split`` (in its manifest, or by llm.c's file names)."""
+    manifest = read_manifest(folder)
+    if manifest is not None:
+        return split in manifest["splits"]
+    return any(folder.glob(f"*{split}*.bin"))
 
 
 def check_vocabulary(folder: Path, vocab_size: int) -> None:

@@ -1,0 +1,300 @@
+"""GPU training throughput, gptlab against a plain PyTorch loop, in one process on one card.
+
+    python -m gptlab bench [--micro-batches 16,32] [--steps 60] [-- <train.py overrides>]
+
+Measures, in this order: the card's bf16 matrix-product ceiling (8192^3); a plain PyTorch training
+loop over gptlab's GPT written as the reference loops are (torch.compile, fused AdamW, bf16
+autocast, flash attention, random tokens, gradient clipping, no host sync in the step) at each
+micro-batch; gptlab's full Lightning path (``train.py``: the real shard loader, logging, the
+throughput callback) on random-token shards. Prints one JSON line per measurement: tokens/s, MFU
+against the datasheet peak and against the measured ceiling, peak memory, and the gptlab/plain ratio.
+Steady state only: compile and warm-up steps are excluded; windows are timed with CUDA events
+(plain loop) or synchronised at logging steps (Lightning), and the median window is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from gptlab.benchmarks.profile import kernel_breakdown
+from gptlab.commands import conf_dir
+from gptlab.data.shards import write_shard
+from gptlab.model import GPT, GPTConfig
+from gptlab.training.callbacks.throughput import peak_flops
+from gptlab.training.optim import parameter_groups
+from gptlab.training.steps import OptimizerSteps
+
+
+def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
+    """Median bf16 TFLOP/s of an n x n x n matrix product on random data."""
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return 2 * n**3 / statistics.median(times) / 1e12
+
+
+def plain_loop(
+    config: GPTConfig,
+    micro_batch: int,
+    steps: int,
+    warmup: int,
+    window: int = 10,
+    profile_steps: int = 0,
+) -> dict:
+    """tokens/s of a reference-style loop: compile, fused AdamW, bf16 autocast, clipping."""
+    torch.manual_seed(0)
+    model = GPT(config).cuda()
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, 0.1), lr=6e-4, betas=(0.9, 0.95), fused=True
+    )
+    step_fn = torch.compile(model)
+    T = config.context_length
+
+    def step() -> None:
+        x = torch.randint(0, config.vocab_size, (micro_batch, T + 1), device="cuda")
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = step_fn(x[:, :-1], x[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    rates = []
+    for _ in range(max(1, (steps - warmup) // window)):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(window):
+            step()
+        end.record()
+        end.synchronize()
+        rates.append(window * micro_batch * T / (start.elapsed_time(end) / 1e3))
+    result = {
+        "tokens_per_s": statistics.median(rates),
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "flops_per_token": model.flops_per_token(),
+    }
+    if profile_steps:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            start = time.perf_counter()
+            for _ in range(profile_steps):
+                step()
+            torch.cuda.synchronize()
+            wall = time.perf_counter() - start
+        result["profile"] = kernel_breakdown(prof, wall, profile_steps)
+    return result
+
+
+def random_shards(folder: Path, tokens: int, vocab_size: int = 50257) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_shard(
+        folder / "bench_train_000000.bin", rng.integers(0, vocab_size, tokens, dtype=np.uint16)
+    )
+    write_shard(
+        folder / "bench_val_000000.bin", rng.integers(0, vocab_size, 1 << 20, dtype=np.uint16)
+    )
+    return folder
+
+
+class HandTimer(L.Callback):
+    """Times optimizer steps [first_step, last_step) by the wall clock, synchronising at both ends:
+    the check on the throughput callback's logged tokens/s. Writes {"tokens_per_s": ...} to ``out``."""
+
+    def __init__(self, first_step: int, last_step: int, out: str) -> None:
+        self.first_step, self.last_step, self.out = first_step, last_step, Path(out)
+        self.marks: dict[int, float] = {}
+        self.steps = OptimizerSteps()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.steps.start(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if not self.steps.stepped(trainer) or step not in (self.first_step, self.last_step):
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.marks[step] = time.perf_counter()
+        if step == self.last_step:
+            tokens = (self.last_step - self.first_step) * batch[0].numel() * trainer.world_size
+            rate = tokens / (self.marks[self.last_step] - self.marks[self.first_step])
+            self.out.write_text(json.dumps({"tokens_per_s": rate}))
+
+
+def lightning_path(
+    overrides: list[str], micro_batch: int, steps: int, workdir: Path, profile_steps: int = 0
+) -> dict:
+    """tokens/s of ``train.py`` as the throughput callback logs it (median of steady windows)."""
+    from hydra import compose, initialize_config_dir
+
+    from gptlab.commands.train import train
+
+    run_dir = workdir / f"lightning_mb{micro_batch}_{time.time_ns()}"
+    args = [
+        "model=gpt2_124m",
+        "data=tokens",
+        f"data.path={workdir / 'shards'}",
+        f"data.batch_size={micro_batch}",
+        "data.num_workers=4",
+        f"trainer.max_steps={steps}",
+        "trainer.val_check_interval=1000000",
+        "trainer.limit_val_batches=0",
+        "trainer.log_every_n_steps=10",
+        "trainer.enable_progress_bar=false",
+        "callbacks.model_checkpoint=null",
+        "sample.max_new_tokens=0",
+        "print_config=false",
+        "model.drop_rate=0.0",  # as the plain loop
+        f"paths.root_dir={workdir}",
+        f"paths.output_dir={run_dir}",
+        "+callbacks.hand_timer={_target_: gptlab.benchmarks.throughput.HandTimer,"
+        f" first_step: 40, last_step: {steps - 10}, out: '{run_dir}/hand_timer.json'}}",
+        *overrides,
+    ]
+    if profile_steps:  # after the timed span: profiling must not slow the timed steps
+        args += [
+            "+callbacks.profiler={_target_: gptlab.benchmarks.profile.StepProfiler,"
+            f" first_step: {steps - 8}, steps: {min(profile_steps, 6)},"
+            f" out: '{run_dir}/profile.json'}}",
+        ]
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=args)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    train(cfg)
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("perf/tokens_per_s")]
+    # the windows the hand timer covered (steps 40 .. last-10), compile and warm-up excluded
+    steady = [float(r["perf/tokens_per_s"]) for r in rows if 40 < int(r["step"]) + 1 <= steps - 10]
+    by_hand = json.loads((run_dir / "hand_timer.json").read_text())["tokens_per_s"]
+    profiled = run_dir / "profile.json"
+    # equal windows: their mean rate is the rate of the span; none when logging is sparse
+    logged = sum(steady) / len(steady) if steady else float("nan")
+    return {
+        "tokens_per_s": statistics.median(steady) if steady else by_hand,
+        "logged_mean_tokens_per_s": logged,
+        "hand_timed_tokens_per_s": by_hand,
+        "logged_vs_hand": logged / by_hand,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30
+        if torch.cuda.is_available()
+        else 0.0,
+        "windows": len(steady),
+        "overrides": overrides,
+        **({"profile": json.loads(profiled.read_text())} if profiled.exists() else {}),
+    }
+
+
+def report(
+    name: str, result: dict, flops_per_token: int, peak: float | None, ceiling: float
+) -> dict:
+    achieved = result["tokens_per_s"] * flops_per_token
+    line = {
+        "name": name,
+        **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()},
+        "mfu_datasheet": round(achieved / peak, 4) if peak else None,
+        "mfu_measured_ceiling": round(achieved / (ceiling * 1e12), 4),
+    }
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--micro-batches", default="16,32", help="plain-loop micro-batches to try")
+    parser.add_argument(
+        "--lightning-micro-batches", default="32", help="gptlab micro-batches to try"
+    )
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument(
+        "--profile-steps", type=int, default=0, help="also profile this many steps of each path"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=K=V;K=V",
+        help="also run the Lightning path with these extra overrides (repeatable)",
+    )
+    parser.add_argument("overrides", nargs="*", help="train.py overrides for the Lightning path")
+    args = parser.parse_args()
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    name = torch.cuda.get_device_name()
+    peak = peak_flops(name, "bf16-mixed")
+    ceiling = matmul_ceiling()
+    print(
+        json.dumps(
+            {"device": name, "torch": torch.__version__, "matmul_bf16_tflops": round(ceiling, 1)}
+        )
+    )
+    flops = GPT(GPTConfig()).flops_per_token()
+
+    best_plain = 0.0
+    if not args.skip_plain:
+        for mb in map(int, args.micro_batches.split(",")):
+            result = plain_loop(
+                GPTConfig(drop_rate=0.0),
+                mb,
+                args.steps,
+                args.warmup,
+                profile_steps=args.profile_steps,
+            )
+            report(f"plain_loop_mb{mb}", {"micro_batch": mb, **result}, flops, peak, ceiling)
+            best_plain = max(best_plain, result["tokens_per_s"])
+            gc.collect()
+            torch.cuda.empty_cache()
+
+    workdir = Path(tempfile.mkdtemp(prefix="gptlab-bench-"))
+    random_shards(workdir / "shards", 30_000_000)
+    runs = [(f"gptlab_mb{mb}", mb, []) for mb in map(int, args.lightning_micro_batches.split(","))]
+    for variant in args.variant:
+        name, _, extra = variant.partition("=")
+        mb = int(args.lightning_micro_batches.split(",")[0])
+        runs.append((f"gptlab_{name}", mb, extra.split(";")))
+    for name, mb, extra in runs:
+        overrides = [*args.overrides, *extra]
+        try:
+            result = lightning_path(
+                overrides, mb, args.steps + 40, workdir, profile_steps=args.profile_steps
+            )
+        except Exception as err:  # one failing variant must not lose the others' numbers
+            print(json.dumps({"name": name, "error": f"{type(err).__name__}: {err}"[:500]}))
+            continue
+        finally:
+            gc.collect()
+            torch.cuda.empty_cache()
+        line = report(name, {"micro_batch": mb, **result}, flops, peak, ceiling)
+        if best_plain:
+            ratio = round(line["tokens_per_s"] / best_plain, 3)
+            print(json.dumps({"name": f"ratio_{name}_over_best_plain", "ratio": ratio}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Sweeps: each job's result file, the worst value for failed trials, and the results table.
+
+    python -m gptlab.commands.sweeps logs/train/multiruns/<sweep>     # (re)build results.csv and results.md
+
+Every job writes ``result.json`` into its folder (metric, status, wall time). After a multirun the
+Hydra callback :class:`~gptlab.commands.hydra_callbacks.ResultsTable` collects them, with each job's overrides and logged metrics,
+into ``results.csv`` and ``results.md`` in the sweep folder, sorted by the optimized metric.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gptlab import atomic
+
+RESULT_FILE = "result.json"
+WORST = 1.0e9  # what a crashed or NaN trial scores: finite, so Optuna keeps the sweep going
+COLUMNS = [
+    "job",
+    "overrides",
+    "status",
+    "final_val_loss",
+    "best_val_loss",
+    "tokens_seen",
+    "wall_time_s",
+    "run_dir",
+]
+
+
+def score(value: float | None, direction: str = "minimize") -> float:
+    """A value a sweeper can rank: NaN, inf or missing become the worst finite value."""
+    if value is None or not math.isfinite(value):
+        return WORST if direction == "minimize" else -WORST
+    return value
+
+
+def write_result(run_dir: Path, **result: Any) -> None:
+    atomic.write_json(run_dir / RESULT_FILE, result)
+
+
+def _metric_columns(run_dir: Path) -> dict[str, float | None]:
+    path = run_dir / "csv" / "metrics.csv"
+    val: list[float] = []
+    tokens: list[float] = []
+    if path.is_file():
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                if row.get("val/loss"):
+                    val.append(float(row["val/loss"]))
+                if row.get("train/tokens"):
+                    tokens.append(float(row["train/tokens"]))
+    return {
+        "final_val_loss": val[-1] if val else None,
+        "best_val_loss": min(val) if val else None,
+        "tokens_seen": int(tokens[-1]) if tokens else None,
+    }
+
+
+def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per job folder (those holding .hydra/ or result.json), best first."""
+    rows = []
+    for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        overrides_file = job / ".hydra" / "overrides.yaml"
+        result_file = job / RESULT_FILE
+        if not overrides_file.is_file() and not result_file.is_file():
+            continue
+        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+        result = (
+            json.loads(result_file.read_text())
+            if result_file.is_file()
+            else {"status": "unfinished"}
+        )
+        rows.append(
+            {
+                "job": job.name,
+                "overrides": " ".join(overrides or []),
+                "status": result.get("status"),
+                **_metric_columns(job),
+                **(
+                    {"tokens_seen": int(result["tokens_seen"])} if result.get("tokens_seen") else {}
+                ),
+                "wall_time_s": result.get("wall_time_s"),
+                "run_dir": str(job.resolve()),
+                "metric": result.get("metric"),
+                "value": result.get("value"),
+            }
+        )
+    rows.sort(key=lambda r: (score(r["value"]), r["job"]))
+    return rows
+
+
+def write_tables(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """results.csv and results.md in ``sweep_dir``; returns the rows.
+
+    The Markdown table shows only the overrides that differ between jobs; the others are listed
+    once above it. The CSV keeps every job's full override list.
+    """
+    sweep_dir = Path(sweep_dir).resolve()
+    rows = collect(sweep_dir)
+    metric = next((r["metric"] for r in rows if r.get("metric")), "value")
+    columns = [*COLUMNS[:3], metric, *COLUMNS[3:]]
+    table = [{**r, metric: r["value"]} for r in rows]
+    with open(sweep_dir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(table)
+    split = [set(r["overrides"].split()) for r in rows]
+    common = set.intersection(*split) if split else set()
+    lines = [
+        f"Sweep: {sweep_dir}",
+        "",
+        f"Common overrides: `{' '.join(sorted(common)) or '(none)'}`",
+        "",
+    ]
+    lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for row in table:
+        varying = " ".join(o for o in row["overrides"].split() if o not in common)
+        lines.append(
+            "| "
+            + " | ".join(_cell(varying if c == "overrides" else row.get(c)) for c in columns)
+            + " |"
+        )
+    (sweep_dir / "results.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value).replace("|", "\\|")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not Path(args[0]).is_dir():
+        print("usage: python -m gptlab.commands.sweeps <sweep folder>", file=sys.stderr)
+        return 2
+    rows = write_tables(args[0])
+    print((Path(args[0]) / "results.md").read_text(), end="")
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

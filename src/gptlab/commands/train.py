@@ -1,0 +1,250 @@
+"""Training: ``python train.py`` / ``python -m gptlab train`` [group=option ...] [key=value ...]
+
+Hydra composes ``conf/train.yaml``; this module builds the objects (model config, data, module,
+trainer), fits, validates the final weights, optionally tests and samples, and reports the metric
+a sweeper optimizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from gptlab.commands import conf_dir
+from gptlab.commands.cli import (
+    MOVED_KEYS,
+    one_line_config_errors,
+    quiet_lightning_notices,
+    user_errors,
+)
+from gptlab.commands.sweeps import score, write_result
+from gptlab.errors import ConfigError
+from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
+from gptlab.model.generate import sample_text
+from gptlab.training.checkpoint import check_resumable, resolve_checkpoint
+from gptlab.training.checkpoint_io import AtomicCheckpointIO
+from gptlab.training.distributed import (
+    gradient_accumulation,
+    job_scope,
+    process_count,
+    resolve_strategy,
+    use_job_command_for_ddp_ranks,
+    weights_are_sharded,
+)
+from gptlab.training.module import GPTModule
+from gptlab.training.optim import OptimConfig
+from gptlab.training.runtime import configure_matmul, resolve_precision
+from gptlab.training.tracking import describe_run, finish_wandb, own_wandb_service
+
+log = logging.getLogger("train")
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Objects of a group whose entries each have a ``_target_`` (callbacks, loggers)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def instantiate_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it may not show
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks
+
+
+def trainer_plugins(configured: Any) -> list[Any]:
+    """The config's ``trainer.plugins`` plus atomic checkpoint writes, unless it brings its own IO."""
+    plugins = list(instantiate(configured) or []) if configured else []
+    if not any(isinstance(p, CheckpointIO) for p in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return plugins
+
+
+def model_config(node: DictConfig) -> GPTConfig:
+    """The ``model`` group as a GPTConfig; a run option left there names its new key."""
+    for key in node:
+        if key == "_target_" or key in ARCHITECTURE_KEYS:
+            continue
+        moved = MOVED_KEYS.get(f"model.{key}")
+        if moved:
+            raise ConfigError(f"model.{key} is now {moved}: set {moved}=... instead")
+        raise ConfigError(f"model.{key} is not an architecture setting; known: {ARCHITECTURE_KEYS}")
+    return instantiate(node)
+
+
+def model_summary(config: GPTConfig, n_params: int) -> str:
+    head = "tied" if config.tie_weights else "untied"
+    return (
+        f"GPT: {n_params:,} parameters ({head} head) | n_layers={config.n_layers} "
+        f"n_heads={config.n_heads} emb_dim={config.emb_dim} hidden_dim={config.hidden_dim} "
+        f"context_length={config.context_length} vocab_size={config.vocab_size} | "
+        f"{config.pos_emb} positions, {config.norm}, {config.mlp} MLP"
+    )
+
+
+def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]:
+    """Every object of a run: the small configs are validated first, before anything heavy."""
+    architecture = model_config(cfg.model)
+    optim_config: OptimConfig = instantiate(cfg.optim)
+    if cfg.get("train", True):
+        checkpoint = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
+        if checkpoint:
+            check_resumable(checkpoint, architecture)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the weights are drawn
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    module: GPTModule = instantiate(cfg.module, model=architecture, optim=optim_config)
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    configure_matmul(accelerator)
+    devices, num_nodes = cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1)
+    accumulation = gradient_accumulation(
+        getattr(datamodule, "global_batch_size", None),
+        datamodule.batch_size,
+        process_count(devices, accelerator) * num_nodes,
+    )
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        precision=resolve_precision(cfg.trainer.get("precision"), accelerator),
+        strategy=resolve_strategy(cfg.trainer.get("strategy", "auto"), devices, num_nodes),
+        callbacks=instantiate_callbacks(cfg),
+        logger=instantiate_group(cfg.get("logger")) or False,
+        plugins=trainer_plugins(cfg.trainer.get("plugins")),
+        **({"accumulate_grad_batches": accumulation} if accumulation > 1 else {}),
+    )
+    return module, datamodule, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job; returns the final metrics (``val/loss`` and friends) as floats."""
+    use_job_command_for_ddp_ranks()
+    quiet_lightning_notices()
+    with job_scope():
+        try:
+            metrics = _fit(cfg)
+        except BaseException:
+            finish_wandb(exit_code=1)  # W&B shows the run as failed
+            raise
+        finish_wandb(exit_code=0)  # a sweep's next job starts a run of its own
+        return metrics
+
+
+def _fit(cfg: DictConfig) -> dict[str, float]:
+    module, datamodule, trainer = build(cfg)  # validates first: errors come before any output
+    if cfg.get("print_config") and rank_zero_only.rank == 0:
+        from gptlab.commands.config_tree import print_config
+
+        print_config(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
+    n_parameters = module.model.num_parameters()
+    rank_zero_only(log.info)(model_summary(module.model_config, n_parameters))
+    if trainer.loggers:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        describe_run(trainer.loggers, config, n_parameters, Path(cfg.paths.root_dir))
+
+    if cfg.get("train", True):
+        ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        last = OmegaConf.select(cfg, "callbacks.last_checkpoint.dirpath")
+        module.check_finished_cleanly(last)
+        if stopped_by_signal(trainer):  # the job is about to be killed: no validation, test, sample
+            return {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if module.last_validated_step != trainer.global_step:  # so the result is the final model's
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test", False):
+        trainer.test(module, datamodule=datamodule)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+    sample = cfg.get("sample")
+    if sample and sample.max_new_tokens > 0 and weights_are_sharded(trainer):
+        rank_zero_only(log.info)(
+            "no sample under FSDP: python -m gptlab generate ckpt_path=<run>/checkpoints/last.ckpt"
+        )
+    elif sample and sample.max_new_tokens > 0 and trainer.is_global_zero:
+        text = sample_text(
+            module.model,
+            sample.prompt,
+            max_new_tokens=sample.max_new_tokens,
+            temperature=sample.temperature,
+            top_k=sample.top_k,
+            seed=cfg.seed,
+        )
+        print(f"\nSample from the trained model:\n{text}\n", flush=True)
+    return metrics
+
+
+def stopped_by_signal(trainer: L.Trainer) -> bool:
+    return any(getattr(c, "stopped_by_signal", False) for c in trainer.callbacks)
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The metric a sweeper optimizes (``optimized_metric``), or None when not set or not logged."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        log.warning("optimized_metric %r was not logged; logged: %s", name, sorted(metrics))
+        return None
+    return metrics[name]
+
+
+@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    metric = cfg.get("optimized_metric")
+    start = time.time()
+
+    def record(
+        status: str, value: float | None, metrics: dict | None = None, error: str | None = None
+    ) -> None:
+        if rank_zero_only.rank == 0:
+            write_result(
+                run_dir,
+                status=status,
+                metric=metric,
+                value=value,
+                tokens_seen=(metrics or {}).get("train/tokens"),
+                wall_time_s=round(time.time() - start, 1),
+                error=error,
+            )
+
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        # one failing or NaN trial must not end the sweep: it scores the worst value instead
+        try:
+            metrics = train(cfg)
+        except Exception as err:
+            log.exception("job failed; scored as the worst value")
+            record("failed", None, error=f"{type(err).__name__}: {err}")
+            return score(None)
+        value = optimized_value(cfg, metrics)
+        ok = value is not None and score(value) == value
+        record("ok" if ok else "not finite", value, metrics)
+        return score(value) if metric else None
+
+    with user_errors():
+        metrics = train(cfg)
+    value = optimized_value(cfg, metrics)
+    record("ok", value, metrics)
+    return value
+
+
+def main() -> None:
+    own_wandb_service()
+    one_line_config_errors()
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adapters to other ecosystems: Hugging Face ``transformers`` folders, both ways."""

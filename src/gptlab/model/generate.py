@@ -1,0 +1,103 @@
+"""Sampling text from a GPT, with a key/value cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from gptlab.data.tokenizer import EOT_ID, decode, encode
+from gptlab.model.gpt import GPT, KVCache
+
+
+def next_token(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One token id per row from the last position's logits (batch, vocab); temperature 0 = greedy."""
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None and top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and 0 < top_p < 1:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        drop = (
+            cumulative - torch.softmax(sorted_logits, dim=-1) > top_p
+        )  # keep the first past top_p
+        logits = logits.scatter(1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1, generator=generator)
+
+
+@torch.no_grad()
+def generate(
+    model: GPT,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_token: int | None = EOT_ID,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    on_token: Callable[[torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (batch, seq).
+
+    The prompt is cropped to the model's context. With ``use_cache`` each step feeds only the new
+    token; once the context is full the cache is rebuilt from the last context_length tokens at
+    every step (learned positions cannot slide), which gives what recomputing would. Stops once every
+    row has produced ``stop_token``; ``on_token`` receives each new column (for streaming).
+    """
+    context = model.cfg.context_length
+    idx = idx[:, -context:]
+    done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+    param = next(model.parameters())
+    # .forward, not __call__: a model compiled in place for training would recompile for every
+    # new sequence length
+    forward = model.forward
+    cache: KVCache | None = None
+    for _ in range(max_new_tokens):
+        if not use_cache:
+            logits = forward(idx[:, -context:])
+        else:
+            if cache is None or cache.length >= context:  # first step, or no room left
+                cache = KVCache(model.cfg, idx.size(0), param.device, param.dtype)
+                logits = forward(idx[:, -context:], cache=cache)
+            else:
+                logits = forward(idx[:, -1:], cache=cache)
+        token = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
+        if stop_token is not None:
+            token = token.masked_fill(done.unsqueeze(1), stop_token)  # finished rows stay finished
+            done |= token.squeeze(1) == stop_token
+        idx = torch.cat([idx, token], dim=1)
+        if on_token is not None:
+            on_token(token)
+        if stop_token is not None and bool(done.all()):
+            break
+    return idx
+
+
+def sample_text(
+    model: GPT,
+    prompt: str,
+    max_new_tokens: int = 50,
+    temperature: float = 0.8,
+    top_k: int | None = 50,
+    top_p: float | None = None,
+    seed: int = 0,
+) -> str:
+    """Continue ``prompt`` with the model; returns the prompt and its continuation."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    idx = torch.tensor([encode(prompt)], dtype=torch.long, device=device)
+    out = generate(model, idx, max_new_tokens, temperature, top_k, top_p, generator=generator)
+    model.train(was_training)
+    return decode([i for i in out[0].tolist() if i != EOT_ID])

@@ -1,0 +1,281 @@
+"""A GPT as a plain PyTorch module: no Lightning, no Hydra.
+
+Read top to bottom in the order data flows: cache, positions, attention, MLP, block, GPT. With the
+default config it is GPT-2; the config's switches turn it into Llama-, Qwen3- or speedrun-style
+models (see :mod:`gptlab.model.config`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gptlab.model.config import GPTConfig
+from gptlab.model.loss import linear_cross_entropy
+
+
+class KVCache:
+    """Keys and values of every layer for incremental decoding: each new token attends to the
+    cached ones instead of recomputing the whole prefix. Grouped-query attention caches only its
+    ``n_kv_heads`` heads."""
+
+    def __init__(
+        self, cfg: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype
+    ) -> None:
+        shape = (batch, cfg.kv_heads, cfg.context_length, cfg.head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.length = 0  # positions filled
+        self.capacity = cfg.context_length
+
+
+def make_norm(cfg: GPTConfig, dim: int) -> nn.Module:
+    if cfg.norm == "rmsnorm":
+        return nn.RMSNorm(dim, eps=cfg.norm_eps)
+    return nn.LayerNorm(dim, eps=cfg.norm_eps, bias=cfg.bias)
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding (RoFormer), in the half-split layout Hugging Face's Llama uses:
+    the first and second halves of each head form the rotated pairs."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        half = cfg.head_dim // 2
+        inv_freq = cfg.rope_theta ** (-torch.arange(half, dtype=torch.float64) / half)
+        angles = torch.outer(torch.arange(cfg.context_length, dtype=torch.float64), inv_freq)
+        angles = torch.cat([angles, angles], dim=-1)
+        # not saved in checkpoints: derived from the config
+        self.register_buffer("cos", angles.cos().float(), persistent=False)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """x (batch, heads, seq, head_dim) at positions start, start + 1, ..."""
+        seq = x.size(2)
+        cos = self.cos[start : start + seq].to(x.dtype)
+        sin = self.sin[start : start + seq].to(x.dtype)
+        first, second = x.chunk(2, dim=-1)
+        return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.kv_heads, cfg.head_dim
+        self.drop_rate = cfg.drop_rate
+        # one matrix for query, key and value: one large matmul is faster than three small ones
+        qkv_dim = (cfg.n_heads + 2 * cfg.kv_heads) * cfg.head_dim
+        self.qkv = nn.Linear(cfg.emb_dim, qkv_dim, bias=cfg.qkv_bias)
+        self.proj = nn.Linear(cfg.emb_dim, cfg.emb_dim, bias=cfg.bias)
+        self.resid_drop = nn.Dropout(cfg.drop_rate)
+        self.q_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps) if cfg.qk_norm else None
+        self.k_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps) if cfg.qk_norm else None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotary: Rotary | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        batch, seq, emb = x.shape
+        kv_dim = self.n_kv_heads * self.head_dim
+        q, k, v = self.qkv(x).split([emb, kv_dim, kv_dim], dim=2)
+        # (batch, seq, heads * head_dim) -> (batch, heads, seq, head_dim)
+        q = q.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
+        k = k.view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        start = cache.length if cache is not None else 0
+        if rotary is not None:
+            q, k = rotary(q, start), rotary(k, start)
+        mask, causal = None, True
+        if cache is not None:
+            cache.keys[layer][:, :, start : start + seq] = k
+            cache.values[layer][:, :, start : start + seq] = v
+            k = cache.keys[layer][:, :, : start + seq]
+            v = cache.values[layer][:, :, : start + seq]
+            if start:  # new queries see every cached position and the causal part of their own
+                mask = torch.ones(seq, start + seq, dtype=torch.bool, device=x.device).tril(start)
+                causal = False
+        # scaled_dot_product_attention picks flash / cuDNN / memory-efficient kernels where it can
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.drop_rate if self.training else 0.0,
+            is_causal=causal,
+            enable_gqa=self.n_kv_heads != self.n_heads,
+        )
+        y = y.transpose(1, 2).contiguous().view(batch, seq, emb)
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    """GPT-2's GELU MLP, squared ReLU (Primer, the speedrun), or SwiGLU (Llama).
+
+    SwiGLU's gate and up projections are one matrix ``fc`` of 2 x hidden_dim rows (gate first):
+    one matmul instead of two.
+    """
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.kind = cfg.mlp
+        width = 2 * cfg.hidden_dim if cfg.mlp == "swiglu" else cfg.hidden_dim
+        self.fc = nn.Linear(cfg.emb_dim, width, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.hidden_dim, cfg.emb_dim, bias=cfg.bias)
+        self.drop = nn.Dropout(cfg.drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        if self.kind == "gelu":
+            h = F.gelu(h, approximate="tanh")  # GPT-2 used the tanh approximation
+        elif self.kind == "relu2":
+            h = F.relu(h).square()
+        else:
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        return self.drop(self.proj(h))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln1 = make_norm(cfg, cfg.emb_dim)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = make_norm(cfg, cfg.emb_dim)
+        self.mlp = MLP(cfg)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotary: Rotary | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), rotary, cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    """``fused_loss`` is not architecture: it computes the training loss with the output layer and
+    cross-entropy in row chunks (:mod:`gptlab.model.loss`), so the full logits are never held."""
+
+    def __init__(self, cfg: GPTConfig, fused_loss: bool = False) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.fused_loss = fused_loss
+        self.tok_emb = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
+        self.pos_emb = (
+            nn.Embedding(cfg.context_length, cfg.emb_dim) if cfg.pos_emb == "learned" else None
+        )
+        self.rotary = Rotary(cfg) if cfg.pos_emb == "rope" else None
+        self.drop = nn.Dropout(cfg.drop_rate)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = make_norm(cfg, cfg.emb_dim)
+        self.lm_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
+        if cfg.tie_weights:
+            self.lm_head.weight = self.tok_emb.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2's initialisation: normal(0, init_std) for weights, zeros for biases, ones for norms;
+        residual output projections scaled by 1/sqrt(2 n_layers) so the residual stream's variance
+        does not grow with depth (two additions per block), or zero with ``zero_init_proj``."""
+        std = self.cfg.init_std
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+            if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+                module.reset_parameters()
+        resid_std = std / math.sqrt(2 * self.cfg.n_layers)
+        for block in self.blocks:
+            for proj in (block.attn.proj, block.mlp.proj):
+                if self.cfg.zero_init_proj:
+                    nn.init.zeros_(proj.weight)
+                else:
+                    nn.init.normal_(proj.weight, mean=0.0, std=resid_std)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Token ids (batch, seq) -> logits (batch, seq, vocab_size); with ``targets`` (batch, seq),
+        the mean next-token cross-entropy instead.
+
+        Computing the loss here lets torch.compile fuse the output layer's float32 up-cast into the
+        log-softmax, so float32 logits (the largest tensor of a step) are never written out.
+        With a ``cache`` (generation), ``idx`` holds only the new tokens, placed after the cached ones.
+        """
+        seq = idx.size(1)
+        start = cache.length if cache is not None else 0
+        if start + seq > self.cfg.context_length:
+            raise ValueError(
+                f"sequence of {start + seq} tokens is longer than model.context_length={self.cfg.context_length}"
+            )
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(start, start + seq, device=idx.device))
+        x = self.drop(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, self.rotary, cache, layer)
+        if cache is not None:
+            cache.length += seq
+        h = self.ln_f(x)
+        if (
+            targets is not None
+            and self.fused_loss
+            and torch.is_grad_enabled()
+            and self.cfg.logit_softcap is None
+        ):
+            return linear_cross_entropy(
+                h.reshape(-1, h.size(-1)),
+                self.lm_head.weight,
+                targets.reshape(-1),
+                self.cfg.vocab_size,
+            )
+        logits = self.lm_head(h)
+        # padded vocabulary rows are not tokens: drop them so they are never predicted or sampled
+        if self.cfg.padded_vocab_size != self.cfg.vocab_size:
+            logits = logits[..., : self.cfg.vocab_size]
+        if self.cfg.logit_softcap is not None:
+            cap = self.cfg.logit_softcap
+            logits = cap * torch.tanh(logits.float() / cap)
+        if targets is None:
+            return logits
+        return cross_entropy(logits, targets)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Parameters counted once (tied weights are shared); optionally without position embeddings."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.pos_emb is not None:
+            n -= self.pos_emb.weight.numel()
+        return n
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token (forward + backward), PaLM appendix B: 6 x the weights of every
+        matrix product (the output head once, tied or not; embedding lookups and norms are not
+        matrix products) + 12 L H Q T for attention. With GQA the smaller K/V projection counts
+        less; SwiGLU's third matrix counts; with tied weights it equals nanoGPT's 6N + 12LHQT up
+        to norms and biases."""
+        c = self.cfg
+        matmul_weights = sum(
+            module.weight.numel() for module in self.modules() if isinstance(module, nn.Linear)
+        )
+        return 6 * matmul_weights + 12 * c.n_layers * c.n_heads * c.head_dim * c.context_length
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over every position; logits (B, T, V), targets (B, T)."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))

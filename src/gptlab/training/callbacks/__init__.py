@@ -1,0 +1,8 @@
+"""Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress."""
+
+from gptlab.training.callbacks.last_checkpoint import LastCheckpoint
+from gptlab.training.callbacks.progress import StepProgressBar
+from gptlab.training.callbacks.samples import TextSamples
+from gptlab.training.callbacks.throughput import ThroughputMonitor, peak_flops
+
+__all__ = ["LastCheckpoint", "StepProgressBar", "TextSamples", "ThroughputMonitor", "peak_flops"]

@@ -1,0 +1,98 @@
+"""``last.ckpt`` every N optimizer steps, when training ends, and when the job is told to stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from gptlab.internals import skip_sigterm_broadcast
+from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
+from gptlab.training.preemption import StopRequest, requeue_slurm_job
+from gptlab.training.steps import OptimizerSteps
+
+log = logging.getLogger(__name__)
+
+
+class LastCheckpoint(L.Callback):
+    """Writes ``<dirpath>/last.ckpt``: every ``every_n_train_steps`` steps, at the end, and on a
+    ``stop_signals`` signal (SLURM's warning before a time limit or preemption).
+
+    On such a signal the run finishes its current step, saves ``last.ckpt`` and stops cleanly (exit
+    code 0); for ``requeue_signals`` inside a SLURM job it also runs ``scontrol requeue``, and the
+    job's next start resumes from ``last.ckpt`` (``ckpt_path=last``). With several processes the
+    ranks agree on stopping every ``check_every_n_steps`` steps (one tiny all-reduce); a single
+    process checks every step for free. Writes go through the Trainer's checkpoint IO, which
+    gptlab makes atomic (:mod:`gptlab.training.checkpoint_io`).
+    """
+
+    def __init__(
+        self,
+        dirpath: str,
+        every_n_train_steps: int = 500,
+        stop_signals: Sequence[str] | None = ("SIGTERM", "SIGUSR1"),
+        requeue_signals: Sequence[str] | None = ("SIGUSR1",),
+        check_every_n_steps: int = 10,
+    ) -> None:
+        self.dirpath = Path(dirpath)
+        self.every_n_train_steps = every_n_train_steps
+        self.stop_request = StopRequest(list(stop_signals or []), list(requeue_signals or []))
+        self.check_every_n_steps = max(1, check_every_n_steps)
+        self.stopped_by_signal = False
+        self.saved_step: int | None = None
+        self.steps = OptimizerSteps()
+
+    @property
+    def last_model_path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.steps.start(trainer)
+        self.saved_step = trainer.global_step  # a resumed run's checkpoint is this step's
+        if not self.stop_request.signals:
+            return
+        # after Lightning installed its own handlers (in Trainer.fit), so these replace them;
+        # Lightning's SIGTERM flag can then never be set and its per-step broadcast is dropped
+        self.stop_request.install()
+        skip_sigterm_broadcast(trainer)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        if not self.steps.stepped(trainer) or self.stopped_by_signal:
+            return
+        step = trainer.global_step
+        if self.every_n_train_steps and step % self.every_n_train_steps == 0:
+            self.save(trainer)
+        if trainer.world_size > 1 and step % self.check_every_n_steps:
+            return
+        stop, requeue = self.stop_request.agreed(trainer.world_size, pl_module.device)
+        if not stop:
+            return
+        self.save(trainer)
+        self.stopped_by_signal = True
+        trainer.should_stop = True
+        log.warning("stopped on a signal at step %d; %s saved", step, self.last_model_path)
+        if requeue and trainer.is_global_zero:
+            requeue_slurm_job()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.save(trainer)
+        self.stop_request.restore()
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.stop_request.restore()  # also after an exception
+
+    def save(self, trainer: L.Trainer) -> None:
+        """``last.ckpt`` of this step, once (every rank calls it: FSDP gathers the shards)."""
+        if trainer.global_step and self.saved_step != trainer.global_step:
+            started = synchronized_clock(trainer)
+            trainer.save_checkpoint(self.last_model_path, weights_only=False)
+            self.saved_step = trainer.global_step
+            exclude_from_throughput(trainer, synchronized_clock(trainer) - started)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"dirpath": str(self.dirpath)}

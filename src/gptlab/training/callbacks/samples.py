@@ -1,0 +1,49 @@
+"""Text generated from fixed prompts every N steps: a W&B table, so samples can be compared over time."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+
+from gptlab.model.generate import sample_text
+from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
+from gptlab.training.distributed import weights_are_sharded
+from gptlab.training.steps import OptimizerSteps
+
+log = logging.getLogger(__name__)
+
+
+class TextSamples(L.Callback):
+    def __init__(
+        self, every_n_steps: int = 500, prompts: list[str] | None = None, max_new_tokens: int = 32
+    ) -> None:
+        self.every_n_steps = every_n_steps
+        self.prompts = list(prompts or ["The"])
+        self.max_new_tokens = max_new_tokens
+        self.rows: list[list] = []  # every sample so far: the W&B table grows with the run
+        self.steps = OptimizerSteps()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.steps.start(trainer)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
+    ) -> None:
+        step = trainer.global_step
+        stepped = self.steps.stepped(trainer)  # called every batch: it tracks the step count
+        if not stepped or not self.every_n_steps or step == 0 or step % self.every_n_steps:
+            return
+        if weights_are_sharded(trainer) or not trainer.is_global_zero:
+            return
+        started = synchronized_clock(trainer)
+        with torch.no_grad():
+            for prompt in self.prompts:
+                text = sample_text(pl_module.model, prompt, self.max_new_tokens, seed=step)
+                self.rows.append([step, prompt, text])
+                log.debug("step %d sample: %r", step, text)
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_text"):
+                logger.log_text(key="samples", columns=["step", "prompt", "text"], data=self.rows)
+        exclude_from_throughput(trainer, synchronized_clock(trainer) - started)

@@ -1,0 +1,259 @@
+"""The LightningModule: loss, optimizer groups, LR schedule, metrics and logging around GPT."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torchmetrics import MeanMetric
+
+from gptlab.errors import ConfigError
+from gptlab.internals import compiled_in_place
+from gptlab.model import GPT, GPTConfig
+from gptlab.training.numerics import (
+    NonFiniteError,
+    check_policy,
+    nonfinite_tensors,
+    skip_update,
+    step_seed,
+)
+from gptlab.training.optim import OptimConfig, build_optimizer, build_scheduler
+from gptlab.training.runtime import host_scalar
+from gptlab.training.steps import OptimizerSteps
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+class GPTModule(L.LightningModule):
+    """Trains a :class:`~gptlab.model.GPT` on next-token prediction.
+
+    Takes plain values (or the two dataclasses) so checkpoints hold only plain hyperparameters
+    and ``GPTModule.load_from_checkpoint`` works without Hydra.
+
+    ``nonfinite``: what a non-finite loss or gradient norm does. ``skip``: that optimizer step
+    changes nothing (counted in ``train/skipped_steps``, warned about); ``stop``: the weights stay
+    as they were before it, training stops at the next logging step, saves ``last.ckpt`` and
+    ``train.py`` exits with an error naming the step. ``seed``: each micro-batch's random state
+    (dropout) is derived from it and the step, so a resumed run draws what the uninterrupted run drew.
+
+    Run options (not architecture): ``compile`` (true, false, or ``auto``: on GPUs only; on CPUs
+    compiling takes longer than the short runs made there save) with ``compile_mode``;
+    ``fused_loss``: output layer + cross-entropy in row chunks (less memory);
+    ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name).
+    """
+
+    def __init__(
+        self,
+        model: GPTConfig | dict[str, Any],
+        optim: OptimConfig | dict[str, Any] | None = None,
+        nonfinite: str = "skip",
+        seed: int | None = None,
+        compile: bool | str = False,
+        compile_mode: str | None = None,
+        fused_loss: bool = False,
+        init_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.nonfinite = check_policy(nonfinite)
+        if compile not in (True, False, "auto"):
+            raise ConfigError(f"module.compile={compile!r} must be true, false or auto")
+        if compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"module.compile_mode={compile_mode!r} must be one of {list(COMPILE_MODES)}"
+            )
+        self.seed = seed
+        self.compile_setting, self.compile_mode = compile, compile_mode
+        self.model_config = model if isinstance(model, GPTConfig) else GPTConfig.from_dict(model)
+        self.optim_config = (
+            optim if isinstance(optim, OptimConfig) else OptimConfig.from_dict(optim or {})
+        )
+        # plain values only, so load_from_checkpoint works without Hydra
+        self.save_hyperparameters(
+            {
+                "model": self.model_config.to_dict(),
+                "optim": asdict(self.optim_config),
+                "nonfinite": nonfinite,
+                "seed": seed,
+                "compile": compile,
+                "compile_mode": compile_mode,
+                "fused_loss": fused_loss,
+                "init_from": init_from,
+            }
+        )
+        self.model = GPT(self.model_config, fused_loss=fused_loss)
+        if init_from:
+            from gptlab.training.checkpoint import initial_weights, load_weights_into
+
+            state = initial_weights(init_from, self.model_config)
+            load_weights_into(self.model, state, f"module.init_from={init_from}")
+        self.steps = OptimizerSteps()
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
+        # on the device, so that counting costs no host sync; saved in checkpoints by hand
+        self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer("first_skipped_step", torch.tensor(-1), persistent=False)
+        self._skips_reported = 0
+        self._step_loss: torch.Tensor | None = None
+        self.stopped_at_step: int | None = None  # set when nonfinite=stop ended training
+        self.last_validated_step: int | None = None  # the final validation is skipped if current
+
+    def setup(self, stage: str) -> None:
+        """torch.compile once the device is known (``compile=auto``: on GPUs only)."""
+        wanted = self.compile_setting
+        if wanted == "auto":
+            wanted = self.trainer.strategy.root_device.type == "cuda"
+        # in place: state_dict keys stay as without compile; setup runs for fit, test, ...
+        if wanted and not compiled_in_place(self.model):
+            self.model.compile(mode=self.compile_mode)
+
+    def on_train_start(self) -> None:
+        self.steps.start(self.trainer)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.model(idx)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.seed is not None:
+            torch.manual_seed(step_seed(self.seed, self.global_rank, self.global_step, batch_idx))
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        inputs, targets = batch
+        loss = self.model(inputs, targets)
+        self._step_loss = loss.detach()
+        # tensors are logged as they are (no .item()): Lightning reads them at log intervals only
+        self.log("train/loss", loss, on_step=True, on_epoch=False)
+        lr = host_scalar(self.lr_schedulers().get_last_lr()[0])
+        self.log("lr", lr, on_step=True, on_epoch=False)
+        return loss
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric) -> None:
+        inputs, targets = batch
+        loss = self.model(inputs, targets)
+        metric.update(loss, weight=targets.numel())  # token-weighted mean over the whole split
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_loss)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_loss)
+
+    def _log_eval(self, prefix: str, metric: MeanMetric) -> None:
+        loss = metric.compute()  # torchmetrics reduces across ranks itself
+        metric.reset()
+        self.log(f"{prefix}/loss", loss, prog_bar=True)
+        self.log(f"{prefix}/ppl", torch.exp(loss))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval("val", self.val_loss)
+        if not self.trainer.sanity_checking:
+            self.last_validated_step = self.global_step
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval("test", self.test_loss)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip by global norm (``trainer.gradient_clip_val``) here rather than in Lightning's
+        precision plugins (they refuse fused AdamW under bf16 autocast and norm clipping under
+        FSDP), log the norm before clipping and skip the update if it or the loss is not finite."""
+        max_norm = gradient_clip_val or float("inf")  # inf: measure the norm, change nothing
+        if gradient_clip_algorithm not in (None, "norm"):
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
+            max_norm = float("inf")
+        root = self.trainer.strategy.model
+        if hasattr(root, "clip_grad_norm_"):  # FSDP: the norm is taken over every shard
+            norm = root.clip_grad_norm_(max_norm)
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
+        self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
+        self._skip_if_nonfinite(optimizer, norm)
+
+    def _skip_if_nonfinite(self, optimizer: torch.optim.Optimizer, norm: torch.Tensor) -> None:
+        if self.trainer.precision == "16-mixed":
+            return  # the GradScaler skips overflowing steps itself (and lowers its scale)
+        bad = ~torch.isfinite(norm)
+        if self._step_loss is not None:
+            bad |= ~torch.isfinite(self._step_loss)
+        if self.nonfinite == "stop":
+            bad |= (
+                self.skipped_steps > 0
+            )  # after the first fault the weights stay the last good ones
+        first = self.first_skipped_step
+        first.copy_(torch.where(bad & (first < 0), self.global_step, first))
+        self.skipped_steps += bad
+        self.log("train/skipped_steps", self.skipped_steps.float(), on_step=True, on_epoch=False)
+        skip_update(optimizer, bad)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # read the device counters where the host waits anyway: every step on CPU, else at logging
+        trainer = self.trainer
+        if not self.steps.stepped(trainer):
+            return
+        if self.device.type == "cuda" and self.global_step % max(trainer.log_every_n_steps, 1):
+            return
+        skipped = int(self.skipped_steps)
+        if skipped == self._skips_reported:
+            return
+        self._skips_reported = skipped
+        first = int(self.first_skipped_step)
+        if self.nonfinite == "stop":
+            self.stopped_at_step = first
+            trainer.should_stop = True  # last.ckpt is written when training ends
+            return
+        rank_zero_warn(
+            f"skipped {skipped} optimizer step(s) so far with a non-finite loss or gradient norm "
+            f"(first at step {first}); module.nonfinite=stop stops at the first one instead"
+        )
+
+    def check_finished_cleanly(self, checkpoint_dir: str | None = None) -> None:
+        """Raise NonFiniteError if training stopped on a non-finite loss or gradient."""
+        if self.stopped_at_step is None:
+            return
+        where = f" in {checkpoint_dir}/last.ckpt" if checkpoint_dir else ""
+        raise NonFiniteError(
+            f"non-finite loss or gradient norm at step {self.stopped_at_step} "
+            f"(module.nonfinite=stop): training stopped; the weights from before that step are "
+            f"saved{where}. Lower optim.lr, raise optim.warmup_steps or set trainer.gradient_clip_val; "
+            f"resume with ckpt_path=last, or set module.nonfinite=skip to skip such steps"
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = nonfinite_tensors(checkpoint["state_dict"])
+        if bad:  # raising here stops the write: the previous checkpoint file stays as it was
+            raise NonFiniteError(
+                f"refusing to save a checkpoint: {bad[0]} (and {len(bad) - 1} more tensors) "
+                f"hold NaN or infinity; the previous checkpoint is kept"
+            )
+        checkpoint["gptlab"] = {
+            "skipped_steps": int(self.skipped_steps),
+            "first_skipped_step": int(self.first_skipped_step),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("gptlab", {})
+        self.skipped_steps.fill_(state.get("skipped_steps", 0))
+        self.first_skipped_step.fill_(state.get("first_skipped_step", -1))
+        self._skips_reported = int(self.skipped_steps)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        # fused: one kernel for all parameters on GPUs. Not with fp16 loss scaling, where the
+        # gradients must be unscaled before clipping and fused AdamW unscales only inside its step.
+        fused = self.device.type == "cuda" and self.trainer.precision != "16-mixed"
+        optimizer = build_optimizer(self.model, self.optim_config, fused)
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = build_scheduler(optimizer, self.optim_config, total)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,24 @@
+"""Which training batches end an optimizer step, through public Lightning state only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OptimizerSteps:
+    """In ``on_train_batch_end``: did this batch end an optimizer step? With gradient accumulation
+    most batches do not. ``trainer.global_step`` counts optimizer steps, so a step happened exactly
+    when it moved since the last batch. Call :meth:`start` in ``on_train_start`` (a resumed run
+    starts at its checkpoint's step)."""
+
+    def __init__(self) -> None:
+        self.seen: int | None = None
+
+    def start(self, trainer: Any) -> None:
+        self.seen = trainer.global_step
+
+    def stepped(self, trainer: Any) -> bool:
+        step = trainer.global_step
+        moved = self.seen is None or step != self.seen
+        self.seen = step
+        return moved

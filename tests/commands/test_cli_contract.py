@@ -1,0 +1,71 @@
+"""The command-line contract for bad input, in real command lines: exit code 2, one ``error:`` line
+and nothing else, no traceback, and the existing run folder left as it was. (Every message itself
+is checked in-process in tests/commands/test_errors.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, tiny
+
+pytestmark = pytest.mark.slow
+RUN = tiny("trainer.max_steps=2", "sample.max_new_tokens=0")
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("contract")
+    result = run_cli("train.py", *RUN, "run_name=existing", cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
+EXISTING = "logs/train/runs/existing"
+CASES = [
+    (["model=gpt3"], "Could not find 'model/gpt3'"),  # Hydra: before the task runs
+    (
+        ["ckpt_path={root}/" + EXISTING + "/checkpoints/last.ckpt", "model.n_layers=2"],
+        "model.n_layers=1",
+    ),
+    (["run_name=existing", "ckpt_path=null"], "already holds a run"),  # a Hydra callback
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), CASES, ids=[c[0][0][:30] for c in CASES])
+def test_one_line_exit_two_nothing_touched(workspace, overrides, message):
+    before = snapshot(workspace / EXISTING)
+    result = run_cli(
+        "train.py", *RUN, *[o.format(root=workspace) for o in overrides], cwd=workspace
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]
+    assert message.format(root=workspace) in errors[0]
+    assert snapshot(workspace / EXISTING) == before
+
+
+def test_full_traceback_on_request(workspace):
+    result = run_cli(
+        "train.py", *RUN, "model.n_layers=0", cwd=workspace, env={"HYDRA_FULL_ERROR": "1"}
+    )
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_python_m_gptlab_runs_the_same_commands(workspace):
+    result = run_cli("-m gptlab train", *RUN, "model.n_layers=0", cwd=workspace)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: model.n_layers=0 must be a positive integer"
+    result = run_cli("-m gptlab", cwd=workspace)
+    assert result.returncode == 2 and "commands: train, eval, generate" in result.stderr

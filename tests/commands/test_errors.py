@@ -1,0 +1,125 @@
+"""Bad configurations and files, checked in-process the way the commands report them: one line that
+names the key, file or value and what to do (tests/commands/test_cli_contract.py checks, in a few
+real command lines, that such a line is all that is printed, with exit code 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import CONF_DIR, tiny
+from gptlab.commands.cli import error_message
+from gptlab.commands.train import train
+from gptlab.data.shards import write_shard
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, cache_dir) -> Path:
+    """A finished run (and its checkpoint) plus broken data and checkpoint files."""
+    root = tmp_path_factory.mktemp("bad")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                *tiny("trainer.max_steps=2", "sample.max_new_tokens=0"),
+                f"paths.root_dir={root}",
+                f"paths.output_dir={root / 'existing'}",
+                f"paths.cache_dir={cache_dir}",
+            ],
+        )
+    train(cfg)
+    (root / "truncated").mkdir()
+    write_shard(root / "truncated" / "x_train_0.bin", np.arange(5000))
+    write_shard(root / "truncated" / "x_val_0.bin", np.arange(5000))
+    data = (root / "truncated" / "x_train_0.bin").read_bytes()
+    (root / "truncated" / "x_train_0.bin").write_bytes(data[:-100])
+    (root / "headerless").mkdir()
+    np.arange(5000, dtype=np.uint16).tofile(root / "headerless" / "x_train_0.bin")
+    np.arange(5000, dtype=np.uint16).tofile(root / "headerless" / "x_val_0.bin")
+    (root / "corrupt.ckpt").write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    (root / "empty_hf").mkdir()
+    return root
+
+
+CKPT = "existing/checkpoints/last.ckpt"
+CASES = [
+    # (overrides, what the one line must say)
+    (["model=gpt3"], "Could not find 'model/gpt3' Available options in 'model': gpt2_124m"),
+    (["data=nothing"], "Could not find 'data/nothing'"),
+    (["model.n_layer=4"], "Could not override 'model.n_layer'"),
+    (["model.n_layers=abc"], "model.n_layers='abc' must be a positive integer"),
+    (["model.n_layers=0"], "model.n_layers=0 must be a positive integer"),
+    (
+        ["model.emb_dim=100", "model.n_heads=12"],
+        "model.emb_dim=100 must be divisible by model.n_heads=12",
+    ),
+    (["model.drop_rate=-0.1"], "model.drop_rate=-0.1 must be in [0, 1)"),
+    (["model.mlp=geglu"], "model.mlp='geglu' must be one of ['gelu', 'relu2', 'swiglu']"),
+    (["model.n_kv_heads=3"], "model.n_kv_heads=3 must divide model.n_heads=2"),
+    (["model.compile=true"], "model.compile is now module.compile: set module.compile=..."),
+    (["+model.fused_loss=true"], "model.fused_loss is now module.fused_loss"),
+    (["model.context_length=200000"], "data.context_length=200000 is too long"),
+    (["optim.lr=-1"], "optim.lr=-1 must be > 0"),
+    (["optim.beta1=1.5"], "optim.beta1=1.5"),
+    (["optim.schedule=step"], "optim.schedule='step' must be one of"),
+    (["data.batch_size=0"], "data.batch_size=0 must be >= 1"),
+    (
+        ["data.global_batch_size=6"],
+        "data.global_batch_size=6 is not a multiple of data.batch_size=4",
+    ),
+    (["data.sampling=zigzag"], "data.sampling='zigzag'"),
+    (["data=tokens"], "data.path is required"),
+    (["data=tokens", "data.path={root}/nowhere"], "nowhere does not exist"),
+    (["data=tokens", "data.path={root}/truncated"], "x_train_0.bin: truncated or corrupt shard"),
+    (["data=tokens", "data.path={root}/headerless"], "x_train_0.bin: not a token shard"),
+    (["model.vocab_size=100"], "token id"),
+    (["ckpt_path={root}/missing.ckpt"], "ckpt_path={root}/missing.ckpt does not exist"),
+    (["ckpt_path={root}/corrupt.ckpt"], "corrupt.ckpt is not a readable gptlab checkpoint"),
+    (
+        ["ckpt_path={root}/" + CKPT, "model.n_layers=2"],
+        "model.n_layers=1, but this run has model.n_layers=2; set model.n_layers=1",
+    ),
+    (["module.init_from={root}/" + CKPT, "model.norm=rmsnorm"], "model.norm=layernorm, but"),
+    (["trainer.precision=bf17"], "trainer: Precision 'bf17' is invalid"),
+    (["+trainer.foo=1"], "unexpected keyword argument 'foo'"),
+    (["module.init_from={root}/empty_hf"], "empty_hf"),
+    (["module.compile_mode=fastest"], "module.compile_mode='fastest' must be one of"),
+    (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
+    (["callbacks.last_checkpoint.stop_signals=[SIGFOO]"], "'SIGFOO' is not a signal name"),
+    (["test=true", "data=tokens", "data.path={root}/shards"], "has no test split"),
+]
+
+
+def error_of(overrides: list[str], root: Path, cache_dir: Path) -> str:
+    """What the train command would print for these overrides (composition and training)."""
+    paths = [f"paths.root_dir={root}", f"paths.output_dir={root / 'new'}"]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(
+                "train",
+                overrides=[
+                    *tiny("trainer.max_steps=2"),
+                    f"paths.cache_dir={cache_dir}",
+                    *paths,
+                    *overrides,
+                ],
+            )
+        train(cfg)
+    except Exception as err:
+        message = error_message(err)
+        assert message is not None, f"a traceback, not one line: {err!r}"
+        assert "\n" not in message
+        return message
+    pytest.fail(f"{overrides} ran without an error")
+
+
+@pytest.mark.parametrize(("overrides", "message"), CASES, ids=[" ".join(c[0])[:40] for c in CASES])
+def test_bad_input_gets_one_clear_line(workspace, cache_dir, overrides, message):
+    if "{root}/shards" in " ".join(overrides):  # a corpus without a test split
+        write_shard(workspace / "shards" / "x_train_0.bin", np.arange(5000) % 1000)
+        write_shard(workspace / "shards" / "x_val_0.bin", np.arange(5000) % 1000)
+    args = [o.format(root=workspace) for o in overrides]
+    assert message.format(root=workspace) in error_of(args, workspace, cache_dir)

@@ -1,0 +1,88 @@
+"""eval.py and generate.py on a checkpoint made by training: in-process, plus each command line once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import CONF_DIR, run_cli, tiny
+from gptlab.commands.evaluate import evaluate
+from gptlab.commands.generate import run_generation
+from gptlab.commands.train import train
+from gptlab.errors import GptlabError
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, cache_dir) -> Path:
+    folder = tmp_path_factory.mktemp("trained")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                *tiny("sample.max_new_tokens=0"),
+                f"paths.root_dir={folder}",
+                f"paths.output_dir={folder / 'run'}",
+                f"paths.cache_dir={cache_dir}",
+            ],
+        )
+    train(cfg)
+    return folder / "run" / "checkpoints" / "last.ckpt"
+
+
+def config(name: str, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
+
+
+def test_greedy_samples_are_identical_and_long_prompts_are_cropped(checkpoint, capsys):
+    prompt = "word " * 100  # more tokens than the tiny model's 32-token context
+    samples = run_generation(
+        config(
+            "generate",
+            f"ckpt_path={checkpoint}",
+            f"prompt={prompt}",
+            "temperature=0",
+            "num_samples=2",
+            "max_new_tokens=4",
+        )
+    )
+    assert "keeping its last 32" in capsys.readouterr().err
+    assert len(samples) == 2 and samples[0] == samples[1]
+
+
+def test_generate_without_a_model_is_one_line():
+    with pytest.raises(
+        GptlabError, match="set exactly one of ckpt_path=<gptlab .ckpt> or init_from"
+    ):
+        run_generation(config("generate"))
+
+
+def test_eval_reports_loss_and_perplexity_on_either_split(checkpoint, tmp_path, cache_dir):
+    common = [f"ckpt_path={checkpoint}", "trainer.accelerator=cpu", "trainer.limit_val_batches=3"]
+    common += [f"paths.cache_dir={cache_dir}", "+trainer.limit_test_batches=3"]
+    common += [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
+    val = evaluate(config("eval", *common))
+    test = evaluate(config("eval", *common, "split=test"))
+    assert 0 < val["val/loss"] < 11 and 0 < test["test/loss"] < 11
+    assert val["val/ppl"] == pytest.approx(2.718281828 ** val["val/loss"], rel=1e-3)
+    with pytest.raises(GptlabError, match="ckpt_path=missing.ckpt does not exist"):
+        evaluate(config("eval", "ckpt_path=missing.ckpt"))
+
+
+@pytest.mark.slow
+def test_the_commands_as_a_user_runs_them(checkpoint, tmp_path):
+    result = run_cli(
+        "generate.py",
+        f"ckpt_path={checkpoint}",
+        "prompt=The class",
+        "max_new_tokens=5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("The class")
+    assert not list(tmp_path.iterdir())  # generation writes no run folder
+    result = run_cli("eval.py", "ckpt_path=missing.ckpt", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ckpt_path=missing.ckpt")

@@ -1,0 +1,122 @@
+"""Training end to end: through Hydra's compose in-process, and train.py as a user runs it."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.utils import instantiate
+
+from conftest import column, read_metrics, run_cli, tiny
+from gptlab.commands.train import optimized_value, train
+
+
+def test_short_training_through_compose_lowers_the_loss(compose_train, tmp_path):
+    cfg = compose_train("optim.lr=3e-3", "optim.warmup_steps=5", "trainer.max_steps=40")
+    metrics = train(cfg)
+    rows = read_metrics(tmp_path / "run")
+    train_loss, val_loss = column(rows, "train/loss"), column(rows, "val/loss")
+    assert train_loss[0] > 10.0  # about ln(50257) = 10.8 at the start
+    assert train_loss[-1] < train_loss[0] - 2.0
+    assert val_loss[-1] < val_loss[0]
+    assert metrics["val/ppl"] == pytest.approx(2.718281828 ** metrics["val/loss"], rel=1e-4)
+    assert optimized_value(cfg, metrics) == metrics["val/loss"]
+    assert column(rows, "lr")  # the schedule is logged
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    steps = [int(r["step"]) for r in rows if r.get("val/loss")]
+    assert steps == [9, 19, 29, 39]  # every 10 steps, the last at the final step: no repeat
+
+
+def test_a_run_shorter_than_the_validation_interval_ends_with_a_validation(compose_train, tmp_path):
+    metrics = train(compose_train("trainer.max_steps=7", "trainer.val_check_interval=50"))
+    rows = read_metrics(tmp_path / "run")
+    assert [int(r["step"]) for r in rows if r.get("val/loss")] == [7]
+    assert metrics["val/loss"] == column(rows, "val/loss")[-1]
+
+
+def test_the_progress_line_counts_optimizer_steps(compose_train, capsys):
+    cfg = compose_train(
+        "trainer.enable_progress_bar=true",
+        "data.global_batch_size=8",  # 2 micro-batches per optimizer step
+        "trainer.max_steps=6",
+        "trainer.log_every_n_steps=3",
+    )
+    train(cfg)
+    out = capsys.readouterr().out
+    assert "step 6/6" in out and "tok/s" in out and "loss" in out
+    assert "Epoch" not in out
+
+
+def test_test_true_evaluates_the_held_out_test_split(compose_train):
+    metrics = train(compose_train("test=true", "trainer.max_steps=4"))
+    assert 0 < metrics["test/loss"] < 11
+    assert metrics["test/loss"] != metrics["val/loss"]  # another split, not the validation one
+
+
+def test_model_overrides_just_work(compose_train):
+    cfg = compose_train(
+        "model.n_layers=4",
+        "model.n_heads=4",
+        "model.emb_dim=128",
+        "model.drop_rate=0.0",
+        tiny_run=False,
+    )
+    config = instantiate(cfg.model)
+    assert (config.n_layers, config.n_heads, config.emb_dim, config.hidden_dim) == (4, 4, 128, 512)
+    assert cfg.data.context_length == config.context_length
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "width", "heads"),
+    [
+        ("gpt2_124m", 12, 768, 12),
+        ("gpt2_medium", 24, 1024, 16),
+        ("gpt2_large", 36, 1280, 20),
+        ("gpt2_xl", 48, 1600, 25),
+    ],
+)
+def test_gpt2_family_configs(compose_train, name, layers, width, heads):
+    cfg = compose_train(f"model={name}", tiny_run=False)
+    config = instantiate(cfg.model)
+    assert (config.n_layers, config.emb_dim, config.n_heads) == (layers, width, heads)
+    assert (config.vocab_size, config.context_length, config.qkv_bias) == (50257, 1024, False)
+
+
+def test_the_gpt2_fineweb_experiment_composes_to_the_recipe(compose_train):
+    cfg = compose_train("experiment=gpt2_124m_fineweb_edu", tiny_run=False)
+    model = instantiate(cfg.model)
+    assert (model.emb_dim, model.n_layers, model.padded_vocab_size) == (768, 12, 50304)
+    assert cfg.data.global_batch_size * cfg.data.context_length == 524_288
+    assert cfg.trainer.strategy._target_ == "gptlab.training.distributed.ddp_strategy"
+    assert cfg.trainer.max_steps == 19073
+    assert cfg.module.compile is True
+
+
+@pytest.mark.slow
+def test_train_py_runs_and_prints_a_sample(tmp_path):
+    result = run_cli("train.py", *tiny(), "debug=fast", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Sample from the trained model:" in result.stdout
+    assert "GPT: " in result.stdout + result.stderr  # the model summary with its parameter count
+    (run,) = (tmp_path / "logs" / "debug" / "runs").iterdir()
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "csv" / "metrics.csv").is_file()
+    quiet = result.stdout + result.stderr
+    for noise in ("💡 Tip", "Total Flops", "already configured with model summary", "Epoch"):
+        assert noise not in quiet
+
+
+@pytest.mark.slow
+def test_two_real_steps_of_gpt2_124m(compose_train, caplog):
+    cfg = compose_train(
+        "model=gpt2_124m",
+        "model.context_length=64",  # every weight of GPT-2 small but 960 position rows
+        "trainer.max_steps=2",
+        "data.batch_size=1",
+        "trainer.accelerator=cpu",
+        "trainer.limit_val_batches=1",
+        "sample.max_new_tokens=2",
+        tiny_run=False,
+    )
+    with caplog.at_level("INFO"):
+        metrics = train(cfg)
+    assert f"{124_412_160 - 960 * 768:,} parameters" in caplog.text
+    assert metrics["val/loss"] < 11.5

@@ -1,0 +1,145 @@
+"""Hugging Face GPT-2 interop: logits and greedy tokens equal in both directions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from gptlab.interop.hf import HFFormatError, load_hf, save_hf  # noqa: E402
+from gptlab.model import GPT, GPTConfig  # noqa: E402
+from gptlab.model.generate import generate  # noqa: E402
+from gptlab.training.checkpoint import CheckpointError, model_from_checkpoint  # noqa: E402
+from gptlab.training.module import GPTModule  # noqa: E402
+
+VOCAB, CONTEXT = 1000, 32
+
+
+def hf_model(**kwargs) -> transformers.GPT2LMHeadModel:
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=VOCAB, n_positions=CONTEXT, n_embd=64, n_layer=2, n_head=4, **kwargs
+    )
+    model = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():  # biases are zero at init: make them matter
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    return model
+
+
+def tokens() -> torch.Tensor:
+    return torch.randint(0, VOCAB, (2, CONTEXT), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_import_gives_the_same_logits(tmp_path, safe):
+    reference = hf_model()
+    reference.save_pretrained(tmp_path, safe_serialization=safe)
+    config, state = load_hf(tmp_path)
+    assert config.qkv_bias and config.tie_weights
+    ours = GPT(config).eval()
+    ours.load_state_dict(state)
+    with torch.no_grad():
+        diff = (ours(tokens()) - reference(tokens()).logits).abs().max().item()
+    assert diff < 1e-4
+
+
+def test_export_loads_in_transformers_with_the_same_logits(tmp_path):
+    torch.manual_seed(0)
+    ours = GPT(
+        GPTConfig(
+            vocab_size=VOCAB,
+            context_length=CONTEXT,
+            emb_dim=64,
+            n_heads=4,
+            n_layers=2,
+            drop_rate=0.0,
+            vocab_multiple=64,
+        )
+    ).eval()  # no QKV bias, padded rows
+    save_hf(ours, tmp_path)
+    theirs = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        diff = (ours(tokens()) - theirs(tokens()).logits).abs().max().item()
+    assert diff < 1e-4
+    assert (tmp_path / "tokenizer_config.json").is_file()
+
+
+def test_greedy_generation_matches_transformers(tmp_path):
+    reference = hf_model()
+    reference.save_pretrained(tmp_path)
+    config, state = load_hf(tmp_path)
+    ours = GPT(config).eval()
+    ours.load_state_dict(state)
+    prompt = tokens()[:1, :5]
+    theirs = reference.generate(
+        prompt, max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0
+    )
+    mine = generate(ours, prompt, 12, temperature=0, stop_token=None)
+    assert torch.equal(mine, theirs)
+
+
+def test_untied_head_round_trips(tmp_path):
+    reference = hf_model(tie_word_embeddings=False)
+    reference.save_pretrained(tmp_path / "a")
+    config, state = load_hf(tmp_path / "a")
+    assert not config.tie_weights
+    ours = GPT(config).eval()
+    ours.load_state_dict(state)
+    save_hf(ours, tmp_path / "b")
+    again = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "b").eval()
+    with torch.no_grad():
+        assert (again(tokens()).logits - reference(tokens()).logits).abs().max() < 1e-4
+
+
+def test_init_from_continues_from_imported_weights_and_names_mismatches(tmp_path):
+    reference = hf_model()
+    reference.save_pretrained(tmp_path)
+    arch = dict(
+        vocab_size=VOCAB, context_length=CONTEXT, emb_dim=64, n_heads=4, n_layers=2, drop_rate=0.0
+    )
+    module = GPTModule(model={**arch, "qkv_bias": True}, init_from=str(tmp_path)).eval()
+    with torch.no_grad():
+        assert (module(tokens()) - reference(tokens()).logits).abs().max() < 1e-4
+    shorter = GPTModule(
+        model={**arch, "context_length": 16, "qkv_bias": True}, init_from=str(tmp_path)
+    ).eval()
+    with torch.no_grad():
+        short = tokens()[:, :16]
+        assert (shorter(short) - reference(short).logits).abs().max() < 1e-4
+    with pytest.raises(
+        CheckpointError,
+        match="model.qkv_bias=True, but this run has model.qkv_bias=False; set model.qkv_bias=True",
+    ):
+        GPTModule(model=arch, init_from=str(tmp_path))
+
+
+def test_bad_folders_are_named(tmp_path):
+    with pytest.raises(HFFormatError, match="no such folder"):
+        load_hf(tmp_path / "missing")
+    (tmp_path / "x").mkdir()
+    with pytest.raises(HFFormatError, match="no config.json"):
+        load_hf(tmp_path / "x")
+    reference = hf_model()
+    reference.save_pretrained(tmp_path / "y")
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(tmp_path / "y" / "model.safetensors"))
+    weights["transformer.h.1.mlp.c_fc.weight"] = weights["transformer.h.1.mlp.c_fc.weight"][
+        :, :10
+    ].contiguous()
+    save_file(weights, str(tmp_path / "y" / "model.safetensors"))
+    with pytest.raises(HFFormatError, match="h.1.mlp.c_fc.weight has shape"):
+        load_hf(tmp_path / "y")
+
+
+def test_model_from_checkpoint_refuses_missing_and_corrupt_files(tmp_path):
+    from gptlab.errors import GptlabError
+
+    with pytest.raises(GptlabError, match="does not exist"):
+        model_from_checkpoint(tmp_path / "nope.ckpt")
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(GptlabError, match="not a readable gptlab checkpoint"):
+        model_from_checkpoint(tmp_path / "bad.ckpt")

@@ -1,0 +1,44 @@
+"""The chunked output layer + cross-entropy equals F.cross_entropy on full logits, gradients too."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gptlab.model import GPT, GPTConfig
+from gptlab.model.loss import linear_cross_entropy
+
+
+@pytest.mark.parametrize("vocab_size", [97, 90])  # 90: the last 7 weight rows are padding
+def test_equals_cross_entropy_on_full_logits(vocab_size):
+    torch.manual_seed(0)
+    x = torch.randn(37, 16, requires_grad=True)
+    weight = torch.randn(97, 16, requires_grad=True)
+    targets = torch.randint(0, vocab_size, (37,))
+    expected = F.cross_entropy((x @ weight.t())[:, :vocab_size], targets)
+    expected.backward()
+    grads = x.grad.clone(), weight.grad.clone()
+    x.grad = weight.grad = None
+
+    loss = linear_cross_entropy(x, weight, targets, vocab_size, chunk_rows=10)  # 4 chunks
+    (loss * 2).backward()  # the incoming gradient is applied
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+    torch.testing.assert_close(x.grad, 2 * grads[0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(weight.grad, 2 * grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_the_model_trains_the_same_with_the_fused_loss():
+    config = dict(
+        vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0
+    )
+    torch.manual_seed(0)
+    plain = GPT(GPTConfig(**config, vocab_multiple=8))
+    fused = GPT(GPTConfig(**config, vocab_multiple=8), fused_loss=True)
+    fused.load_state_dict(plain.state_dict())
+    idx = torch.randint(0, 97, (3, 16))
+    for model in (plain, fused):
+        model(idx, idx).backward()
+    assert fused(idx, idx).item() == pytest.approx(plain(idx, idx).item(), abs=1e-6)
+    for (name, a), (_, b) in zip(plain.named_parameters(), fused.named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=1e-6, rtol=1e-5, msg=name)

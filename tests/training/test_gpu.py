@@ -1,0 +1,107 @@
+"""GPU-only checks (skipped without CUDA): no host sync inside training steps, and the on-device
+skip of non-finite steps by fused AdamW."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning as L
+import pytest
+import torch
+
+from gptlab.commands.train import train
+from gptlab.training.numerics import skip_update
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+GPU = [
+    "trainer.accelerator=gpu",
+    "trainer.precision=bf16-mixed",
+    "trainer.max_steps=12",
+    "trainer.log_every_n_steps=10",
+    "trainer.limit_val_batches=0",
+    "callbacks.model_checkpoint=null",
+    "callbacks.last_checkpoint.every_n_train_steps=1000",
+    "sample.max_new_tokens=0",
+    "logger=csv",
+]
+
+
+class SyncWatch(L.Callback):
+    """CUDA's sync debug mode (warn) from the start of step ``first`` to the start of ``last``:
+    the steps in between are neither logging nor checkpoint steps."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.first:
+            torch.cuda.set_sync_debug_mode("warn")
+        elif trainer.global_step == self.last:
+            torch.cuda.set_sync_debug_mode("default")
+
+
+def test_training_steps_do_not_wait_for_the_gpu(compose_train):
+    cfg = compose_train(
+        *GPU,
+        "+callbacks.sync_watch._target_=test_gpu.SyncWatch",
+        "+callbacks.sync_watch.first=2",
+        "+callbacks.sync_watch.last=8",
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(w.message) for w in caught if "called a synchronizing" in str(w.message)]
+    assert not syncs, syncs[:3]
+
+
+def test_fused_adamw_skips_a_nonfinite_step_on_the_device():
+    weight = torch.nn.Parameter(torch.ones(8, device="cuda"))
+    optimizer = torch.optim.AdamW([weight], lr=0.1, fused=True)
+    weight.grad = torch.ones(8, device="cuda")
+    skip_update(optimizer, torch.tensor(False, device="cuda"))
+    optimizer.step()
+    after_one = weight.detach().clone()
+
+    weight.grad = torch.full((8,), float("nan"), device="cuda")
+    torch.cuda.set_sync_debug_mode("error")  # the decision must not leave the GPU
+    try:
+        skip_update(optimizer, ~torch.isfinite(weight.grad).all())
+        optimizer.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.equal(weight.detach(), after_one)
+    assert optimizer.state[weight]["step"].item() == 1
+
+
+def test_nonfinite_gradient_is_skipped_on_the_gpu(compose_train, tmp_path):
+    cfg = compose_train(
+        *GPU, "+callbacks.fault._target_=faults.NaNGradient", "+callbacks.fault.at_step=3"
+    )
+    train(cfg)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["gptlab"]["skipped_steps"] == 1
+    adam_steps = {int(s["step"]) for s in checkpoint["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {11}
+
+
+def test_fused_loss_matches_the_reference_under_bf16_and_compile():
+    from gptlab.model import GPT, GPTConfig
+
+    config = dict(vocab_size=1000, context_length=64, emb_dim=64, n_heads=4, n_layers=2)
+    torch.manual_seed(0)
+    plain = GPT(GPTConfig(**config, drop_rate=0.0, vocab_multiple=64)).cuda()
+    fused = GPT(GPTConfig(**config, drop_rate=0.0, vocab_multiple=64), fused_loss=True).cuda()
+    fused.load_state_dict(plain.state_dict())
+    idx = torch.randint(0, 1000, (8, 64), device="cuda")
+    losses = []
+    for model in (plain, fused):
+        step = torch.compile(model)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = step(idx, idx)
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[1] == pytest.approx(losses[0], rel=2e-3)
+    for (name, a), (_, b) in zip(plain.named_parameters(), fused.named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=2e-3, rtol=5e-2, msg=name)

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from gptlab.errors import ConfigError
+from gptlab.internals import compiled_in_place
+from gptlab.training.module import GPTModule
+from gptlab.training.optim import OptimConfig, parameter_groups
+
+TINY = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
+
+
+def test_weight_decay_only_on_matrices():
+    module = GPTModule(model=TINY)
+    decay, no_decay = parameter_groups(module.model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"])
+    assert all(p.dim() == 1 for p in no_decay["params"])
+    total = sum(p.numel() for g in (decay, no_decay) for p in g["params"])
+    assert total == module.model.num_parameters()  # the tied matrix appears once
+
+
+def test_hyperparameters_are_plain_values():
+    module = GPTModule(model=TINY, optim={"lr": 1e-3})
+    assert module.hparams["model"]["emb_dim"] == 32
+    assert module.hparams["optim"]["lr"] == 1e-3
+    assert all(
+        isinstance(v, (int, float, bool, str, type(None))) for v in module.hparams["model"].values()
+    )
+
+
+def test_optim_values_are_checked():
+    with pytest.raises(ConfigError, match="optim.lr"):
+        OptimConfig(lr=0)
+    with pytest.raises(ConfigError, match="optim.lrr"):
+        OptimConfig.from_dict({"lrr": 1.0})
+
+
+def test_training_step_returns_a_scalar_loss():
+    module = GPTModule(model=TINY)
+    x = torch.randint(0, 97, (2, 16))
+    logits = module(x)
+    assert logits.shape == (2, 16, 97)
+
+
+def test_gradient_clipping_bounds_the_global_norm():
+    from types import SimpleNamespace
+
+    module = GPTModule(model=TINY)
+    # a stand-in for the Trainer: no FSDP root, fp32
+    module.trainer = SimpleNamespace(
+        strategy=SimpleNamespace(model=module), precision="32-true", global_step=0
+    )
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.update({name: value})
+    x = torch.randint(0, 97, (2, 16))
+    (module.model(x, x) * 1000).backward()
+    optimizer = torch.optim.AdamW(module.parameters())
+    module.configure_gradient_clipping(
+        optimizer, gradient_clip_val=0.5, gradient_clip_algorithm="norm"
+    )
+    assert logged["train/grad_norm"] > 0.5  # the norm before clipping
+    assert logged["train/skipped_steps"] == 0
+    norm = torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in module.parameters() if p.grad is not None])
+    )
+    assert norm.item() == pytest.approx(0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("compile_setting", "device", "compiled"),
+    [("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)],
+)
+def test_compile_auto_compiles_on_gpus_only(compile_setting, device, compiled):
+    from types import SimpleNamespace
+
+    module = GPTModule(model=TINY, compile=compile_setting)
+    root = SimpleNamespace(type=device)
+    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=root))
+    module.setup("fit")
+    assert compiled_in_place(module.model) == compiled
+
+
+def test_compile_setting_is_checked():
+    with pytest.raises(ConfigError, match="module.compile='yes' must be true, false or auto"):
+        GPTModule(model=TINY, compile="yes")
+    with pytest.raises(ConfigError, match="module.compile_mode='fastest' must be one of"):
+        GPTModule(model=TINY, compile_mode="fastest")

@@ -1,0 +1,107 @@
+"""Non-finite losses and gradients: skipped on the device, counted, or training stopped."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import column, read_metrics
+from gptlab.commands.train import train
+from gptlab.errors import ConfigError
+from gptlab.training.module import GPTModule
+from gptlab.training.numerics import (
+    NonFiniteError,
+    check_policy,
+    nonfinite_tensors,
+    skip_update,
+    step_seed,
+)
+
+TINY = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
+SHORT = [
+    "trainer.max_steps=8",
+    "trainer.limit_val_batches=0",
+    "callbacks.model_checkpoint=null",
+    "callbacks.last_checkpoint.every_n_train_steps=2",
+    "sample.max_new_tokens=0",
+    "optim.decay_steps=100",  # the same schedule whatever max_steps is
+]
+
+
+def test_policy_is_checked():
+    assert check_policy("stop") == "stop"
+    with pytest.raises(ConfigError, match="module.nonfinite='ignore'"):
+        GPTModule(model=TINY, nonfinite="ignore")
+
+
+def test_skip_update_leaves_parameters_and_state_alone():
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([weight], lr=0.1)
+    weight.grad = torch.ones(3)
+    skip_update(optimizer, torch.tensor(False))
+    optimizer.step()
+    after_one = weight.detach().clone()
+    assert not torch.equal(after_one, torch.ones(3))
+
+    weight.grad = torch.full((3,), float("nan"))
+    skip_update(optimizer, torch.tensor(True))
+    optimizer.step()
+    assert torch.equal(weight.detach(), after_one)
+    assert optimizer.state[weight]["step"].item() == 1
+
+
+def test_nonfinite_tensors_names_them():
+    state = {"a": torch.ones(2), "b": torch.tensor([1.0, float("inf")]), "n": torch.tensor([3])}
+    assert nonfinite_tensors(state) == ["b"]
+
+
+def test_step_seed_depends_on_every_counter():
+    seeds = {step_seed(1, r, s, b) for r in (0, 1) for s in (0, 1) for b in (0, 1)}
+    assert len(seeds) == 8
+    assert step_seed(1, 0, 5, 0) == step_seed(1, 0, 5, 0)
+
+
+def test_nonfinite_gradient_is_skipped_and_counted(compose_train, tmp_path):
+    cfg = compose_train(
+        *SHORT, "+callbacks.fault._target_=faults.NaNGradient", "+callbacks.fault.at_step=3"
+    )
+    with pytest.warns(UserWarning, match=r"skipped 1 optimizer step.*first at step 3"):
+        train(cfg)
+    rows = read_metrics(tmp_path / "run")
+    assert column(rows, "train/skipped_steps")[-1] == 1.0
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["gptlab"]["skipped_steps"] == 1
+    adam_steps = {int(s["step"]) for s in checkpoint["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {7}  # 8 optimizer steps, one of which changed nothing
+    assert not nonfinite_tensors(checkpoint["state_dict"])
+
+
+def test_stop_policy_saves_the_last_good_weights(compose_train, tmp_path):
+    good = compose_train(
+        *SHORT, "trainer.max_steps=3", "paths.output_dir=" + str(tmp_path / "good")
+    )
+    train(good)
+    cfg = compose_train(
+        *SHORT,
+        "module.nonfinite=stop",
+        "+callbacks.fault._target_=faults.NaNGradient",
+        "+callbacks.fault.at_step=3",
+    )
+    with pytest.raises(NonFiniteError, match=r"at step 3 .*last.ckpt"):
+        train(cfg)
+    stopped = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    expected = torch.load(tmp_path / "good" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert stopped["global_step"] == 4  # stopped right after the faulty step
+    for name, tensor in expected["state_dict"].items():
+        assert torch.equal(stopped["state_dict"][name], tensor), name
+
+
+def test_no_checkpoint_is_written_from_nonfinite_weights(compose_train, tmp_path):
+    cfg = compose_train(
+        *SHORT, "+callbacks.fault._target_=faults.NaNWeights", "+callbacks.fault.at_step=3"
+    )
+    with pytest.raises(NonFiniteError, match="refusing to save a checkpoint: model.ln_f.weight"):
+        train(cfg)
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 2  # the good one from before the fault is kept
+    assert not nonfinite_tensors(last["state_dict"])

@@ -1,0 +1,86 @@
+"""A run killed with SIGKILL and resumed from last.ckpt continues exactly as if never stopped."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, checkpoint_step
+from gptlab.commands.train import train
+
+RUN = [
+    "model.context_length=32",
+    "model.emb_dim=32",
+    "model.n_heads=2",
+    "model.n_layers=1",
+    "model.drop_rate=0.1",  # dropout too: its masks must repeat after the resume
+    "data.batch_size=4",
+    "trainer.accelerator=cpu",
+    "trainer.max_steps=40",
+    "trainer.val_check_interval=1000",
+    "trainer.limit_val_batches=0",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.last_checkpoint.every_n_train_steps=4",
+    "sample.max_new_tokens=0",
+    "print_config=false",
+    "logger=csv",
+]
+
+
+def command(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), *RUN, f"hydra.run.dir={run_dir}", *extra]
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return {
+            int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")
+        }
+
+
+# the random order resumes the same way (tests/data/test_sampling.py); one end-to-end case here
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, compose_train):
+    reference = tmp_path / "reference"
+    train(compose_train(*RUN, f"paths.output_dir={reference}", tiny_run=False))
+    expected = losses(reference)
+    assert len(expected) == 40
+
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen(
+        command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while checkpoint_step(last) < 12 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed_from = checkpoint_step(last)
+    assert 12 <= resumed_from < 40, "the run should be killed mid-way"
+
+    result = subprocess.run(
+        command(run_dir, "ckpt_path=last"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = {step: loss for step, loss in losses(run_dir).items() if step >= resumed_from}
+    assert sorted(after) == list(range(resumed_from, 40))
+    for step, loss in after.items():
+        assert loss == pytest.approx(expected[step], abs=1e-6), f"step {step}"
+    assert checkpoint_step(last) == 40  # and last.ckpt is written at the end
+
+
+def test_resume_last_without_a_checkpoint_starts_fresh(compose_train, tmp_path):
+    train(compose_train(*RUN, "trainer.max_steps=3", "ckpt_path=last", tiny_run=False))
+    assert checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 3
