@@ -32,11 +32,13 @@ def test_sigterm_broadcast_is_skipped_on_the_trainers_loop():
     assert trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor() is None  # no collective
 
 
-def test_micro_batches_done_reads_the_epoch_loop():
+def test_micro_batches_trained_reads_the_epoch_loop():
     import lightning as L
 
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
-    assert internals.micro_batches_done_this_epoch(trainer) == 0
+    assert internals.micro_batches_trained(trainer) == 0
+    trainer.fit_loop.epoch_loop.batch_progress.total.processed = 5
+    assert internals.micro_batches_trained(trainer) == 5
 
 
 def test_ddp_strategy_builds_ddp_on_the_current_stream():

@@ -49,11 +49,13 @@ def skip_sigterm_broadcast(trainer: Any) -> None:
     trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor = lambda: None
 
 
-def micro_batches_done_this_epoch(trainer: Any) -> int:
-    """Training micro-batches finished in the current epoch, for the data module's resume state.
-    Lightning keeps this count only in its loop's progress tracker; no public property has it."""
+def micro_batches_trained(trainer: Any) -> int:
+    """Training micro-batches processed since the run began (restored on resume), for the data
+    module's resume state. Lightning keeps this count only in its loop's progress tracker; no
+    public property has it (``global_step`` counts optimizer steps, which accumulation and the
+    last step of an epoch make differ from batches)."""
     progress = require(trainer.fit_loop.epoch_loop, "batch_progress")
-    return int(progress.current.processed)
+    return int(progress.total.processed)
 
 
 def ddp_strategy(**kwargs: Any) -> Any:

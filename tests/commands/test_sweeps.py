@@ -51,9 +51,12 @@ def read_rows(folder: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_grid_sweep_runs_every_job_and_writes_a_sorted_table(tmp_path):
-    # through the joblib launcher: two jobs at a time, each in a process of its own
+    # a grid over two architecture switches, through the joblib launcher (two jobs at a time)
     folder = sweep(
-        tmp_path, "hydra/launcher=local_parallel", "model.n_layers=1,2", "model.drop_rate=0.0,0.1"
+        tmp_path,
+        "hydra/launcher=local_parallel",
+        "model.mlp=gelu,swiglu",
+        "model.pos_emb=learned,rope",
     )
     rows = read_rows(folder)
     assert len(rows) == 4
@@ -68,13 +71,13 @@ def test_grid_sweep_runs_every_job_and_writes_a_sorted_table(tmp_path):
         result = json.loads((Path(row["run_dir"]) / "result.json").read_text())
         assert result["value"] == float(row["val/loss"])
     assert sorted(r["overrides"].split()[-2:] for r in rows) == [
-        ["model.n_layers=1", "model.drop_rate=0.0"],
-        ["model.n_layers=1", "model.drop_rate=0.1"],
-        ["model.n_layers=2", "model.drop_rate=0.0"],
-        ["model.n_layers=2", "model.drop_rate=0.1"],
+        ["model.mlp=gelu", "model.pos_emb=learned"],
+        ["model.mlp=gelu", "model.pos_emb=rope"],
+        ["model.mlp=swiglu", "model.pos_emb=learned"],
+        ["model.mlp=swiglu", "model.pos_emb=rope"],
     ]
     table = (folder / "results.md").read_text()
-    assert "model.n_layers=2 model.drop_rate=0.1" in table
+    assert "model.mlp=swiglu model.pos_emb=rope" in table
     # the command rebuilds the same table
     (folder / "results.md").unlink()
     assert main([str(folder)]) == 0

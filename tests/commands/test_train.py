@@ -51,6 +51,15 @@ def test_test_true_evaluates_the_held_out_test_split(compose_train):
     assert metrics["test/loss"] != metrics["val/loss"]  # another split, not the validation one
 
 
+@pytest.mark.parametrize("preset", ["llama_124m", "modern_124m"])
+def test_the_architecture_presets_train_and_compose_with_switches(compose_train, preset):
+    small = ["model.emb_dim=64", "model.n_heads=4", "model.n_layers=2", "model.context_length=32"]
+    cfg = compose_train(f"model={preset}", *small, "model.mlp=swiglu", "trainer.max_steps=6")
+    assert instantiate(cfg.model).mlp == "swiglu" and instantiate(cfg.model).pos_emb == "rope"
+    metrics = train(cfg)
+    assert 0 < metrics["val/loss"] < 11
+
+
 def test_model_overrides_just_work(compose_train):
     cfg = compose_train(
         "model.n_layers=4",

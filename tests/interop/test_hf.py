@@ -143,3 +143,89 @@ def test_model_from_checkpoint_refuses_missing_and_corrupt_files(tmp_path):
     (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(GptlabError, match="not a readable gptlab checkpoint"):
         model_from_checkpoint(tmp_path / "bad.ckpt")
+
+
+LLAMA = dict(
+    vocab_size=VOCAB,
+    context_length=CONTEXT,
+    emb_dim=64,
+    n_heads=4,
+    n_layers=2,
+    drop_rate=0.0,
+    pos_emb="rope",
+    norm="rmsnorm",
+    mlp="swiglu",
+    bias=False,
+    rope_theta=500.0,
+    norm_eps=1e-6,
+)
+
+
+def random_norms(model: GPT) -> GPT:
+    with torch.no_grad():  # norms start at one: make them matter
+        for name, p in model.named_parameters():
+            if "ln" in name or "norm" in name:
+                p.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("extra", "architecture"),
+    [
+        ({}, "LlamaForCausalLM"),
+        ({"n_kv_heads": 2, "tie_weights": False, "vocab_multiple": 64}, "LlamaForCausalLM"),
+        ({"qk_norm": True, "n_kv_heads": 1}, "Qwen3ForCausalLM"),
+    ],
+)
+def test_llama_and_qwen3_shapes_round_trip_with_the_same_logits_and_tokens(
+    tmp_path, extra, architecture
+):
+    torch.manual_seed(0)
+    ours = random_norms(GPT(GPTConfig(**LLAMA, **extra))).eval()
+    save_hf(ours, tmp_path / "out")
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+    assert type(theirs).__name__ == architecture
+    with torch.no_grad():
+        assert (ours(tokens()) - theirs(tokens()).logits).abs().max() < 1e-4
+    prompt = tokens()[:1, :5]
+    expected = theirs.generate(
+        prompt, max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0
+    )
+    assert torch.equal(generate(ours, prompt, 12, temperature=0, stop_token=None), expected)
+    # and back: the folder loads into the same config and weights
+    config, state = load_hf(tmp_path / "out")
+    again = GPT(config).eval()
+    again.load_state_dict(state)
+    with torch.no_grad():
+        assert (again(tokens()) - ours(tokens())).abs().max() < 1e-5
+    for key in ("n_kv_heads", "qk_norm", "tie_weights", "rope_theta"):
+        assert getattr(config, key) == getattr(ours.cfg, key) or key == "n_kv_heads"
+
+
+@pytest.mark.parametrize(
+    ("switch", "named"),
+    [
+        ({"mlp": "relu2"}, "model.mlp=relu2"),
+        ({"logit_softcap": 15.0}, "model.logit_softcap=15.0"),
+        ({"bias": True}, "model.bias=True"),
+    ],
+)
+def test_a_config_without_a_twin_stops_the_export_naming_the_keys(tmp_path, switch, named):
+    model = GPT(GPTConfig(**{**LLAMA, **switch}))
+    with pytest.raises(HFFormatError, match=f"{named}.* has no equivalent"):
+        save_hf(model, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    gpt2_with_rmsnorm = GPT(GPTConfig(vocab_size=VOCAB, context_length=CONTEXT, emb_dim=64,
+                                      n_heads=4, n_layers=2, norm="rmsnorm"))  # fmt: skip
+    with pytest.raises(HFFormatError, match="model.pos_emb=learned"):
+        save_hf(gpt2_with_rmsnorm, tmp_path / "out")
+
+
+def test_the_exported_tokenizer_encodes_like_gptlabs(tmp_path):
+    from gptlab.data.tokenizer import encode
+
+    save_hf(GPT(GPTConfig(**LLAMA)), tmp_path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    for text in ["Hello world", " café — 日本語のテキスト\n\tdef f(x): return x**2"]:
+        assert tokenizer.encode(text) == encode(text)
+    assert len(tokenizer) == 50257 and tokenizer.eos_token_id == 50256

@@ -84,3 +84,24 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, compose_tr
 def test_resume_last_without_a_checkpoint_starts_fresh(compose_train, tmp_path):
     train(compose_train(*RUN, "trainer.max_steps=3", "ckpt_path=last", tiny_run=False))
     assert checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 3
+
+
+MODERN = ["model=modern_124m", "model.emb_dim=32", "model.n_heads=4", "model.n_kv_heads=2",
+          "model.n_layers=2", "model.context_length=32", "model.mlp=swiglu"]  # fmt: skip
+
+
+def test_a_resumed_run_of_the_architecture_switches_continues_exactly(compose_train, tmp_path):
+    """Stopped at step 4 (max_steps), resumed to 8: the losses of the uninterrupted run."""
+    same = [
+        *MODERN,
+        "optim.decay_steps=100",
+        "model.drop_rate=0.1",
+        "trainer.val_check_interval=100",
+    ]
+    train(compose_train(*same, "trainer.max_steps=8", f"paths.output_dir={tmp_path / 'whole'}"))
+    train(compose_train(*same, "trainer.max_steps=4", f"paths.output_dir={tmp_path / 'parts'}"))
+    train(compose_train(*same, "trainer.max_steps=8", f"paths.output_dir={tmp_path / 'parts'}"))
+    whole, parts = losses(tmp_path / "whole"), losses(tmp_path / "parts")
+    assert sorted(parts) == list(range(8)), parts
+    for step in range(4, 8):
+        assert parts[step] == pytest.approx(whole[step], abs=1e-6), step

@@ -133,3 +133,5 @@ def quiet_lightning_notices() -> None:
         logging.getLogger(name).addFilter(keep)
     # Lightning 2.6 with torch >= 2.10: a deprecation inside Lightning, nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # gptlab's data modules restore the loader's position themselves (exact resume, tested)
+    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")

@@ -27,7 +27,7 @@ from gptlab.data.shards import (
     split_paths,
 )
 from gptlab.errors import ConfigError
-from gptlab.internals import micro_batches_done_this_epoch
+from gptlab.internals import micro_batches_trained
 
 
 class TokenDataModule(L.LightningDataModule):
@@ -73,6 +73,7 @@ class TokenDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.splits: dict[str, TokenSource] = {}
         self._resume: dict[str, int] | None = None
+        self.train_sampler: WindowSampler | None = None
 
     def load_splits(self) -> dict[str, TokenSource]:
         """{"train": tokens, "val": tokens}."""
@@ -111,9 +112,11 @@ class TokenDataModule(L.LightningDataModule):
                 f"the {self.name} {split} split has too few windows of data.context_length="
                 f"{self.context_length} for {world_size} rank(s); add data or lower the context"
             )
-        if train and self._resume is not None:
-            sampler.resume(self._resume["epoch"], self._resume["windows_done"])
-            self._resume = None
+        if train:
+            if self._resume is not None:
+                sampler.resume(self._resume["epoch"], self._resume["windows_done"])
+                self._resume = None
+            self.train_sampler = sampler
         return sampler
 
     def _loader(self, split: str) -> DataLoader:
@@ -147,11 +150,13 @@ class TokenDataModule(L.LightningDataModule):
 
     # the position of the train loader, saved in Lightning checkpoints for an exact resume
     def state_dict(self) -> dict[str, Any]:
-        trainer = self.trainer
-        if trainer is None:
+        """(epoch, windows read in it) from the micro-batches trained so far: the loader itself
+        reads ahead (prefetching workers), so its own position is not the trained one."""
+        if self.trainer is None or self.train_sampler is None:
             return {}
-        done = micro_batches_done_this_epoch(trainer)
-        return {"epoch": trainer.current_epoch, "windows_done": done * self.batch_size}
+        batches_per_epoch = self.train_sampler.epoch_length() // self.batch_size  # drop_last
+        epoch, batches = divmod(micro_batches_trained(self.trainer), batches_per_epoch)
+        return {"epoch": epoch, "windows_done": batches * self.batch_size}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict:

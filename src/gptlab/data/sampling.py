@@ -132,12 +132,12 @@ class WindowSampler(Sampler[int]):
         return starts[self.rank : per_rank * self.world_size : self.world_size]
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at each epoch start; a new epoch starts from its beginning."""
-        if epoch != self.epoch:
-            self.skip = 0
-        self.epoch = epoch
+        """Lightning calls this at each epoch start with its own count of epochs. It is ignored:
+        the sampler counts the epochs it has read itself. Lightning counts a new epoch when a run
+        stopped by ``max_steps`` is resumed, although the data read so far ends mid-epoch."""
 
     def resume(self, epoch: int, windows_done: int) -> None:
+        """Continue ``epoch`` after its first ``windows_done`` windows."""
         self.epoch = epoch
         self.skip = windows_done
 
@@ -154,5 +154,5 @@ class WindowSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         starts = self.rank_starts(self.epoch)[self.skip :]
-        self.skip = 0  # the next pass over this sampler is a fresh epoch
+        self.epoch, self.skip = self.epoch + 1, 0  # the next pass is the next epoch, whole
         return iter(starts.tolist())
