@@ -65,6 +65,8 @@ CASES = [
     (["optim.lr=-1"], "optim.lr=-1 must be > 0"),
     (["optim.beta1=1.5"], "optim.beta1=1.5"),
     (["optim.schedule=step"], "optim.schedule='step' must be one of"),
+    (["optim=muon", "optim.adjust_lr_fn=rms"], "optim.adjust_lr_fn='rms' must be one of"),
+    (["optim=sgd"], "Could not find 'optim/sgd' Available options in 'optim': adamw muon"),
     (["data.batch_size=0"], "data.batch_size=0 must be >= 1"),
     (
         ["data.global_batch_size=6"],
@@ -83,6 +85,7 @@ CASES = [
         "model.n_layers=1, but this run has model.n_layers=2; set model.n_layers=1",
     ),
     (["module.init_from={root}/" + CKPT, "model.norm=rmsnorm"], "model.norm=layernorm, but"),
+    (["ckpt_path={root}/" + CKPT, "optim=muon"], "was trained with optim=adamw, but this run has"),
     (["trainer.precision=bf17"], "trainer: Precision 'bf17' is invalid"),
     (["+trainer.foo=1"], "unexpected keyword argument 'foo'"),
     (["module.init_from={root}/empty_hf"], "empty_hf"),

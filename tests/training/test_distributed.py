@@ -72,11 +72,17 @@ def in_process(compose_train, out: Path, *overrides: str) -> dict:
 
 
 @pytest.mark.slow
-def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_train):
+@pytest.mark.parametrize("optim", ["adamw", "muon"])
+def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_train, optim):
     """DDP on CPU (gloo), started as `trainer.devices=2` starts it: one run folder written by rank
     0, and the same optimisation as one process with the whole batch, whether that process takes
     it in one micro-batch or accumulates two."""
-    same = ["model.n_layers=1", "trainer.val_check_interval=1", "data.shuffle=false"]
+    same = [
+        "model.n_layers=1",
+        "trainer.val_check_interval=1",
+        "data.shuffle=false",
+        f"optim={optim}",
+    ]
     run(tmp_path, *SMALL, *same, "trainer.devices=2", "data.batch_size=4", "run_name=ddp")
     run_dir = tmp_path / "logs" / "train" / "runs" / "ddp"
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # saved once, by rank 0
@@ -98,16 +104,16 @@ def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_trai
 
 @pytest.mark.slow
 def test_multirun_with_ddp_runs_each_job_as_two_ranks_in_its_own_folder(tmp_path):
-    result = run(tmp_path, "-m", "model.n_layers=1,2", *SMALL, *DDP, "data.batch_size=4")
+    result = run(tmp_path, "-m", "optim=adamw,muon", *SMALL, *DDP, "data.batch_size=4")
     assert result.stdout.count("Launching 2 jobs") + result.stderr.count("Launching 2 jobs") == 1
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["0", "1"]
-    for job, layers in zip(jobs, (1, 2), strict=True):
+    for job, name in zip(jobs, ("adamw", "muon"), strict=True):
         assert (job / "train_rank1.log").is_file()
         assert metrics(job, "val/loss")
         state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-        assert state["hyper_parameters"]["model"]["n_layers"] == layers
+        assert state["hyper_parameters"]["optim"]["name"] == name
 
 
 def free_port() -> int:

@@ -105,3 +105,16 @@ def test_no_checkpoint_is_written_from_nonfinite_weights(compose_train, tmp_path
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 2  # the good one from before the fault is kept
     assert not nonfinite_tensors(last["state_dict"])
+
+
+def test_nonfinite_gradient_is_skipped_under_muon(compose_train, tmp_path):
+    cfg = compose_train(
+        *SHORT, "optim=muon", "+callbacks.fault={_target_: faults.NaNGradient, at_step: 3}"
+    )
+    with pytest.warns(UserWarning, match=r"skipped 1 optimizer step.*first at step 3"):
+        train(cfg)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    state = checkpoint["optimizer_states"][0]
+    assert state["steps_taken"] == 7  # 8 steps, one of which changed nothing
+    assert {int(s["step"]) for s in state["adamw"]["state"].values()} == {7}
+    assert not nonfinite_tensors(checkpoint["state_dict"])

@@ -47,15 +47,19 @@ def losses(run_dir: Path) -> dict[int, float]:
 
 # the random order resumes the same way (tests/data/test_sampling.py); one end-to-end case here
 @pytest.mark.slow
-def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, compose_train):
+@pytest.mark.parametrize("optim", ["adamw", "muon"])
+def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, compose_train, optim):
     reference = tmp_path / "reference"
-    train(compose_train(*RUN, f"paths.output_dir={reference}", tiny_run=False))
+    train(compose_train(*RUN, f"optim={optim}", f"paths.output_dir={reference}", tiny_run=False))
     expected = losses(reference)
     assert len(expected) == 40
 
     run_dir = tmp_path / "killed"
     process = subprocess.Popen(
-        command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command(run_dir, f"optim={optim}"),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 240
@@ -67,7 +71,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, compose_tr
     assert 12 <= resumed_from < 40, "the run should be killed mid-way"
 
     result = subprocess.run(
-        command(run_dir, "ckpt_path=last"),
+        command(run_dir, f"optim={optim}", "ckpt_path=last"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -90,10 +94,16 @@ MODERN = ["model=modern_124m", "model.emb_dim=32", "model.n_heads=4", "model.n_k
           "model.n_layers=2", "model.context_length=32", "model.mlp=swiglu"]  # fmt: skip
 
 
-def test_a_resumed_run_of_the_architecture_switches_continues_exactly(compose_train, tmp_path):
-    """Stopped at step 4 (max_steps), resumed to 8: the losses of the uninterrupted run."""
+@pytest.mark.parametrize(
+    "switches",
+    [MODERN, ["optim=muon", "optim.schedule=wsd", "optim.momentum_warmup_steps=6"]],
+    ids=["architecture switches", "muon wsd"],
+)
+def test_a_run_stopped_by_max_steps_resumes_exactly(compose_train, tmp_path, switches):
+    """Stopped at step 4 (max_steps), resumed to 8: the losses of the uninterrupted run (the
+    architecture switches; Muon with its momentum warm-up and the wsd schedule)."""
     same = [
-        *MODERN,
+        *switches,
         "optim.decay_steps=100",
         "model.drop_rate=0.1",
         "trainer.val_check_interval=100",

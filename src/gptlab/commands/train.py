@@ -102,7 +102,7 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
     if cfg.get("train", True):
         checkpoint = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
         if checkpoint:
-            check_resumable(checkpoint, architecture)
+            check_resumable(checkpoint, architecture, optim_config.name)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the weights are drawn
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     module: GPTModule = instantiate(cfg.module, model=architecture, optim=optim_config)

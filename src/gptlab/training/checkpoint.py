@@ -145,7 +145,15 @@ def refuse_fresh_start_over(run_dir: Path, ckpt_path: str | None) -> None:
         )
 
 
-def check_resumable(ckpt_path: str, config: GPTConfig) -> None:
-    """Resuming: the file is a readable gptlab checkpoint of exactly this architecture."""
+def check_resumable(ckpt_path: str, config: GPTConfig, optimizer: str | None = None) -> None:
+    """Resuming: the file is a readable gptlab checkpoint of exactly this architecture, trained
+    with the same optimizer (its state is restored)."""
     checkpoint = read_checkpoint(ckpt_path)
     check_compatible(saved_config(checkpoint), config, f"ckpt_path={ckpt_path}")
+    saved = checkpoint["hyper_parameters"].get("optim", {}).get("name", "adamw")
+    if optimizer is not None and saved != optimizer:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} was trained with optim={saved}, but this run has "
+            f"optim={optimizer}; set optim={saved} to resume it, or start from its weights with "
+            f"module.init_from={ckpt_path} (a fresh optimizer)"
+        )

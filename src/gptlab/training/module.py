@@ -127,8 +127,10 @@ class GPTModule(L.LightningModule):
         self._step_loss = loss.detach()
         # tensors are logged as they are (no .item()): Lightning reads them at log intervals only
         self.log("train/loss", loss, on_step=True, on_epoch=False)
-        lr = host_scalar(self.lr_schedulers().get_last_lr()[0])
-        self.log("lr", lr, on_step=True, on_epoch=False)
+        rates = self.lr_schedulers().get_last_lr()
+        self.log("lr", host_scalar(rates[0]), on_step=True, on_epoch=False)
+        if rates[-1] != rates[0]:  # optim=muon: the AdamW side's rate too
+            self.log("lr_adamw", host_scalar(rates[-1]), on_step=True, on_epoch=False)
         return loss
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric) -> None:

@@ -29,7 +29,9 @@ def skip_update(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
     read the flag on the host, where that costs nothing, and drop the gradients: optimizers skip
     parameters without one.
     """
-    if optimizer.defaults.get("fused"):
+    if hasattr(optimizer, "skip_next_step"):  # an optimizer that knows how (optim=muon)
+        optimizer.skip_next_step(skip)
+    elif optimizer.defaults.get("fused"):
         optimizer.found_inf = skip.float()
     elif skip.item():
         optimizer.zero_grad(set_to_none=True)

@@ -7,15 +7,25 @@ from functools import partial
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.lr_scheduler import LambdaLR
 
 from gptlab.errors import ConfigError
 from gptlab.training.schedule import SCHEDULES, schedule_factor
 
+OPTIMIZERS = ("adamw", "muon")
+ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
+
 
 @dataclass
 class OptimConfig:
-    """AdamW with a warm-up and a decay (``schedule``), stepped once per optimizer step."""
+    """The optimizer (``name``) and its learning-rate schedule, stepped once per optimizer step.
+
+    ``adamw``: AdamW on every parameter (weight decay on matrices only). ``muon``: Muon on the
+    blocks' matrices at ``lr`` with ``weight_decay``, AdamW on embeddings, head, norms and biases
+    at ``adamw_lr`` with ``adamw_weight_decay`` (see :mod:`gptlab.training.muon`). The schedule
+    scales every rate alike.
+    """
 
     name: str = "adamw"
     lr: float = 6e-4
@@ -28,10 +38,33 @@ class OptimConfig:
     decay_steps: int | None = None  # None: decay over the Trainer's total optimizer steps
     schedule: str = "cosine"  # cosine, wsd (warm-up, stable, decay), linear or constant
     cooldown_frac: float = 0.2  # wsd: the last fraction of the steps decays linearly
+    # Muon's side (name=muon)
+    momentum: float = 0.95
+    nesterov: bool = True
+    ns_steps: int = 5
+    adjust_lr_fn: str | None = "original"  # torch's: max(1, rows/cols)^0.5; or match_rms_adamw
+    momentum_start: float = 0.85  # momentum warms up from here to `momentum` ...
+    momentum_warmup_steps: int = 300  # ... over these optimizer steps
+    adamw_lr: float = 6e-3  # the AdamW side under muon
+    adamw_weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.name != "adamw":
-            raise ConfigError(f"optim.name={self.name!r} must be adamw")
+        if self.name not in OPTIMIZERS:
+            raise ConfigError(f"optim.name={self.name!r} must be one of {list(OPTIMIZERS)}")
+        if self.adjust_lr_fn not in ADJUST_LR_FNS:
+            raise ConfigError(
+                f"optim.adjust_lr_fn={self.adjust_lr_fn!r} must be one of {list(ADJUST_LR_FNS)}"
+            )
+        for name in ("momentum", "momentum_start"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"optim.{name}={getattr(self, name)} must be in [0, 1)")
+        if self.ns_steps < 1 or self.momentum_warmup_steps < 0:
+            raise ConfigError("optim.ns_steps must be >= 1 and optim.momentum_warmup_steps >= 0")
+        if not self.adamw_lr > 0 or self.adamw_weight_decay < 0:
+            raise ConfigError(
+                f"optim.adamw_lr={self.adamw_lr} must be > 0 and "
+                f"optim.adamw_weight_decay={self.adamw_weight_decay} >= 0"
+            )
         if not self.lr > 0:
             raise ConfigError(f"optim.lr={self.lr} must be > 0")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -81,13 +114,31 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
 
 
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool) -> torch.optim.Optimizer:
-    """``fused``: one kernel for all parameters (GPUs, without fp16 loss scaling)."""
-    return torch.optim.AdamW(
-        parameter_groups(model, cfg.weight_decay),
-        lr=cfg.lr,
-        betas=(cfg.beta1, cfg.beta2),
-        eps=cfg.eps,
-        fused=fused,
+    """``fused``: AdamW in one kernel for all parameters (GPUs, without fp16 loss scaling)."""
+    adamw = {"betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps, "fused": fused}
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, **adamw)
+    from gptlab.training.muon import MuonWithAdamW, describe_split, split_by_role
+
+    groups = split_by_role(model)
+    rank_zero_info(describe_split(groups))
+    return MuonWithAdamW(
+        groups["muon"],
+        [
+            {"params": groups["adamw_decay"], "weight_decay": cfg.adamw_weight_decay},
+            {"params": groups["adamw_no_decay"], "weight_decay": 0.0},
+        ],
+        muon={
+            "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay,
+            "momentum": cfg.momentum,
+            "nesterov": cfg.nesterov,
+            "ns_steps": cfg.ns_steps,
+            "adjust_lr_fn": cfg.adjust_lr_fn,
+        },
+        adamw={"lr": cfg.adamw_lr, **adamw},
+        momentum_start=cfg.momentum_start,
+        momentum_warmup_steps=cfg.momentum_warmup_steps,
     )
 
 
