@@ -92,7 +92,7 @@ def test_interrupted_prepare_resumes_without_redoing_finished_shards(tmp_path, m
     monkeypatch.setattr(prepare_module.PartWriter, "flush", real_flush)
     tokenized = []
     real_tokenize = prepare_module.tokenize_pieces
-    monkeypatch.setattr(prepare_module, "tokenize_pieces", lambda b: tokenized.append(b[0][0]) or real_tokenize(b))
+    monkeypatch.setattr(prepare_module, "tokenize_pieces", lambda b, **kw: tokenized.append(b[0][0]) or real_tokenize(b, **kw))
     monkeypatch.setattr(prepare_module.multiprocessing, "get_context", lambda _: _SerialContext())
     resumed = prepare_corpus(source, tmp_path / "out", **OPTIONS)
     assert min(tokenized) == progress["pieces_done"]  # finished pieces were not tokenized again

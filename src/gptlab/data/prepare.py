@@ -10,6 +10,8 @@ last: its presence means the folder is complete.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 import json
 import logging
@@ -32,6 +34,13 @@ PROGRESS = "progress.json"
 _MASK64 = (1 << 64) - 1
 
 
+def is_validation_text(text: str, val_fraction: float, seed: int) -> bool:
+    """Seeded choice by the piece's content: the same document lands in the same split on every
+    machine, whatever else the corpus holds (``data=pycode``)."""
+    digest = hashlib.sha256(f"{seed}:".encode() + text.encode("utf-8", "replace")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < val_fraction
+
+
 def is_validation(index: int, val_fraction: float, seed: int) -> bool:
     """Seeded, order-free choice of validation pieces (splitmix64 of the piece index)."""
     if index == 0 and val_fraction > 0:
@@ -43,15 +52,22 @@ def is_validation(index: int, val_fraction: float, seed: int) -> bool:
     return z / 2.0**64 < val_fraction
 
 
-def tokenize_pieces(batch: list[tuple[int, Piece]]) -> list[tuple[int, np.ndarray]]:
-    """Worker: token ids of each piece, with <|endoftext|> after a document's last piece."""
+def tokenize_pieces(
+    batch: list[tuple[int, Piece]], val_fraction: float, seed: int, split_by: str
+) -> list[tuple[int, np.ndarray, str]]:
+    """Worker: (index, token ids with <|endoftext|> after a document's last piece, split) of each
+    piece; the split by the piece's index, or by its content (``split_by=content``)."""
     encoding = gpt2_encoding()
     out = []
     for index, (text, ends_document) in batch:
         ids = encoding.encode_ordinary(text)
         if ends_document:
             ids.append(EOT_ID)
-        out.append((index, np.asarray(ids, dtype=np.uint16)))
+        if split_by == "content":
+            held_out = is_validation_text(text, val_fraction, seed)
+        else:
+            held_out = is_validation(index, val_fraction, seed)
+        out.append((index, np.asarray(ids, dtype=np.uint16), "val" if held_out else "train"))
     return out
 
 
@@ -102,13 +118,29 @@ def prepare_corpus(
     num_proc: int | None = None,
     batch_pieces: int = 16,
     progress: bool = True,
+    split_by: str = "index",
 ) -> dict[str, Any]:
-    """Tokenize ``source`` into shards under ``out_dir``; returns the manifest."""
+    """Tokenize ``source`` into shards under ``out_dir``; returns the manifest.
+
+    ``split_by``: a piece goes to validation by a seeded hash of its index, or of its content
+    (``content``: stable across machines whose corpora differ). ``source.max_tokens`` stops after
+    about that many tokens (whole pieces)."""
     out_dir = Path(out_dir)
     source = {k: v for k, v in dict(source).items() if v is not None}
+    if source.get("kind") == "pycode":
+        from gptlab.data.pycode import describe
+
+        source = describe(source)
     options = {"shard_tokens": shard_tokens, "val_fraction": val_fraction, "piece_chars": piece_chars, "seed": seed}
+    if split_by != "index":
+        options["split_by"] = split_by
     if shard_tokens < 1 or piece_chars < 1 or not 0 <= val_fraction < 1:
         raise SourceError(f"data.prepare options out of range: {options}")
+    if split_by not in ("index", "content"):
+        raise SourceError(f"data.prepare.split_by={split_by!r} must be index or content")
+    max_tokens = source.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise SourceError(f"data.source.max_tokens={max_tokens!r} must be a positive integer or null")
     manifest = read_manifest(out_dir)
     if manifest is not None and manifest.get("source") == source and manifest.get("options") == options:
         log.info("%s is already prepared (%s)", out_dir, MANIFEST)
@@ -129,16 +161,22 @@ def prepare_corpus(
     num_proc = num_proc or os.cpu_count() or 1
     bar = tqdm(desc=f"tokenizing into {out_dir}", unit="tok", unit_scale=True, disable=not progress)
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    tokenize = functools.partial(
+        tokenize_pieces, val_fraction=val_fraction, seed=seed, split_by=split_by
+    )
+    total = sum(part.get(s, {}).get("tokens", 0) for part in state["parts"] for s in ("train", "val"))
     with context.Pool(num_proc) as pool:
         work = batched(enumerate(pieces, start=pieces_done), batch_pieces)
-        for results in pool.imap(tokenize_pieces, work):
-            for index, tokens in results:
-                split = "val" if is_validation(index, val_fraction, seed) else "train"
+        for results in pool.imap(tokenize, work):
+            for index, tokens, split in results:
                 writer.add(split, tokens)
                 bar.update(len(tokens))
+                total += len(tokens)
                 pieces_done = index + 1
             if writer.sizes["train"] >= shard_tokens:
                 writer.flush(pieces_done, counter.count)
+            if max_tokens is not None and total >= max_tokens:
+                break
     bar.close()
     if writer.sizes["train"] or writer.sizes["val"]:
         writer.flush(pieces_done, counter.count)

@@ -148,8 +148,10 @@ def load_rows(source: dict[str, Any]) -> tuple[Any, str]:
 def source_kind(source: dict[str, Any]) -> str:
     kind = source.get("kind", "auto")
     if kind != "auto":
-        if kind not in ("text", "json", "parquet", "arrow", "hf", "url"):
-            raise SourceError(f"data.source.kind={kind!r} must be text, json, parquet, arrow, hf or url")
+        if kind not in ("text", "json", "parquet", "arrow", "hf", "url", "pycode"):
+            raise SourceError(
+                f"data.source.kind={kind!r} must be text, json, parquet, arrow, hf, url or pycode"
+            )
         return kind
     if source.get("name"):
         return "hf"
@@ -170,6 +172,10 @@ def iter_pieces(
     kind = source["kind"]
     if kind == "text":
         return text_file_pieces(expand_paths(str(source["path"]), (".txt",)), piece_chars, counter)
+    if kind == "pycode":
+        from gptlab.data.pycode import pycode_pieces
+
+        return pycode_pieces(source)
     if kind == "url":
         url = source["url"]
         file = download(url, download_dir / Path(urllib.parse.urlparse(url).path).name)

@@ -1,0 +1,52 @@
+"""data=pycode: this machine's Python files as a corpus, deduplicated, split by content."""
+
+from __future__ import annotations
+
+import sysconfig
+
+import numpy as np
+
+from gptlab.data.prepare import is_validation_text, prepare_corpus
+from gptlab.data.shards import ShardedTokens, split_paths
+from gptlab.data.tokenizer import decode
+
+
+def files(folder, contents: dict[str, str]):
+    for name, text in contents.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+def prepare(roots, out, **kwargs):
+    source = {"kind": "pycode", "roots": [str(r) for r in roots], **kwargs.pop("source", {})}
+    options = {"val_fraction": 0.3, "split_by": "content", "progress": False, "num_proc": 1}
+    return prepare_corpus(source, out, **{**options, **kwargs})
+
+
+def test_files_are_read_once_and_split_by_their_content(tmp_path):
+    contents = {f"pkg/m{i}.py": f"def f{i}(x):\n    return x + {i}\n" for i in range(40)}
+    a = files(tmp_path / "a", {**contents, "vendored/copy.py": contents["pkg/m3.py"]})
+    manifest = prepare([a], tmp_path / "out_a")
+    assert manifest["pieces"] == 40  # the vendored copy is read once
+    assert manifest["source"]["roots"] == [str(a.resolve())]
+    assert any(d.startswith("torch==") for d in manifest["source"]["distributions"])
+    val = decode(ShardedTokens.open(split_paths(tmp_path / "out_a", "val")).read(0, 10**6).tolist())
+    held_out = {n for n, t in contents.items() if is_validation_text(t, 0.3, 0)}
+    assert held_out and all(contents[n] in val for n in held_out)
+    # another machine with more files: the shared files land in the same splits
+    b = files(tmp_path / "b", {**contents, "extra/new.py": "print('only here')\n"})
+    prepare([b], tmp_path / "out_b")
+    val_b = decode(ShardedTokens.open(split_paths(tmp_path / "out_b", "val")).read(0, 10**6).tolist())
+    assert all((contents[n] in val_b) == (n in held_out) for n in contents)
+
+
+def test_the_standard_library_prepares_offline_up_to_max_tokens(tmp_path):
+    stdlib = sysconfig.get_paths()["stdlib"]
+    manifest = prepare([stdlib], tmp_path / "out", val_fraction=0.05, source={"max_tokens": 100_000})
+    tokens = sum(split["tokens"] for split in manifest["splits"].values())
+    assert 100_000 <= tokens < 400_000  # whole files, stopped soon after the cap
+    train = ShardedTokens.open(split_paths(tmp_path / "out", "train"))
+    assert np.asarray(train.read(0, 1000)).max() < 50257
+    assert "import" in decode(train.read(0, 5000).tolist())
