@@ -19,6 +19,11 @@ def files(folder, contents: dict[str, str]):
     return folder
 
 
+def all_text(folder, split: str) -> str:
+    tokens = ShardedTokens.open(split_paths(folder, split))
+    return decode(tokens.read(0, len(tokens)).tolist())
+
+
 def prepare(roots, out, **kwargs):
     source = {"kind": "pycode", "roots": [str(r) for r in roots], **kwargs.pop("source", {})}
     options = {"val_fraction": 0.3, "split_by": "content", "progress": False, "num_proc": 1}
@@ -32,13 +37,13 @@ def test_files_are_read_once_and_split_by_their_content(tmp_path):
     assert manifest["pieces"] == 40  # the vendored copy is read once
     assert manifest["source"]["roots"] == [str(a.resolve())]
     assert any(d.startswith("torch==") for d in manifest["source"]["distributions"])
-    val = decode(ShardedTokens.open(split_paths(tmp_path / "out_a", "val")).read(0, 10**6).tolist())
+    val = all_text(tmp_path / "out_a", "val")
     held_out = {n for n, t in contents.items() if is_validation_text(t, 0.3, 0)}
     assert held_out and all(contents[n] in val for n in held_out)
     # another machine with more files: the shared files land in the same splits
     b = files(tmp_path / "b", {**contents, "extra/new.py": "print('only here')\n"})
     prepare([b], tmp_path / "out_b")
-    val_b = decode(ShardedTokens.open(split_paths(tmp_path / "out_b", "val")).read(0, 10**6).tolist())
+    val_b = all_text(tmp_path / "out_b", "val")
     assert all((contents[n] in val_b) == (n in held_out) for n in contents)
 
 
