@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hydra.utils import instantiate
 
@@ -101,13 +103,17 @@ def test_the_gpt2_fineweb_experiment_composes_to_the_recipe(compose_train):
 
 @pytest.mark.slow
 def test_train_py_runs_and_prints_a_sample(tmp_path):
-    result = run_cli("train.py", *tiny(), "debug=fast", cwd=tmp_path)
+    result = run_cli(
+        "train.py", *tiny(), "debug=fast", "callbacks.target.val_loss=11", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Sample from the trained model:" in result.stdout
     assert "GPT: " in result.stdout + result.stderr  # the model summary with its parameter count
     (run,) = (tmp_path / "logs" / "debug" / "runs").iterdir()
     assert (run / ".hydra" / "config.yaml").is_file()
     assert (run / "csv" / "metrics.csv").is_file()
+    recorded = json.loads((run / "result.json").read_text())
+    assert recorded["target_reached"] == 1.0 and recorded["steps_to_target"] == 10  # 1st validation
     quiet = result.stdout + result.stderr
     for noise in ("💡 Tip", "Total Flops", "already configured with model summary", "Epoch"):
         assert noise not in quiet

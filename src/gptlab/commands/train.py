@@ -162,6 +162,8 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         if module.last_validated_step != trainer.global_step:  # so the result is the final model's
             trainer.validate(module, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    for callback in trainer.callbacks:  # results callbacks record outside Lightning's metrics
+        metrics.update(getattr(callback, "results", None) or {})
     if cfg.get("test", False):
         trainer.test(module, datamodule=datamodule)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
@@ -210,6 +212,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
         status: str, value: float | None, metrics: dict | None = None, error: str | None = None
     ) -> None:
         if rank_zero_only.rank == 0:
+            target = {k: v for k, v in (metrics or {}).items() if "target" in k}
             write_result(
                 run_dir,
                 status=status,
@@ -218,6 +221,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
                 tokens_seen=(metrics or {}).get("train/tokens"),
                 wall_time_s=round(time.time() - start, 1),
                 error=error,
+                **target,
             )
 
     if hydra_cfg.mode == RunMode.MULTIRUN:

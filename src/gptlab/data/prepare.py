@@ -191,19 +191,20 @@ def read_journal(path: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(out_dir: Path, state: dict[str, Any], pieces: int) -> dict[str, Any]:
+    where = {k: v for k, v in state["source"].items() if k != "distributions"}
     splits: dict[str, dict[str, Any]] = {}
     for split in ("train", "val"):
         shards = [part[split] for part in state["parts"] if split in part]
         splits[split] = {"tokens": sum(s["tokens"] for s in shards), "shards": shards}
     if splits["train"]["tokens"] == 0 and splits["val"]["tokens"] == 0:
-        raise SourceError(f"data.source {state['source']}: the corpus is empty (no tokens); check the path")
+        raise SourceError(f"data.source {where}: the corpus is empty (no tokens); check the path")
     if splits["train"]["tokens"] == 0:
         raise SourceError(
-            f"data.source {state['source']}: too small to split into train and validation "
+            f"data.source {where}: too small to split into train and validation "
             f"({pieces} pieces); lower data.prepare.piece_chars or data.prepare.val_fraction"
         )
     if splits["val"]["tokens"] == 0 and state["options"]["val_fraction"] > 0:
-        raise SourceError(f"data.source {state['source']}: no text left for validation")
+        raise SourceError(f"data.source {where}: no text left for validation")
     manifest = {
         "format": "llm.c token shards: 256 x int32 header (magic 20240520, version 1, count), uint16 tokens",
         "tokenizer": "gpt2",

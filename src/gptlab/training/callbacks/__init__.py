@@ -1,8 +1,16 @@
-"""Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress."""
+"""Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress, a target loss."""
 
 from gptlab.training.callbacks.last_checkpoint import LastCheckpoint
 from gptlab.training.callbacks.progress import StepProgressBar
 from gptlab.training.callbacks.samples import TextSamples
+from gptlab.training.callbacks.target import TargetLoss
 from gptlab.training.callbacks.throughput import ThroughputMonitor, peak_flops
 
-__all__ = ["LastCheckpoint", "StepProgressBar", "TextSamples", "ThroughputMonitor", "peak_flops"]
+__all__ = [
+    "LastCheckpoint",
+    "StepProgressBar",
+    "TargetLoss",
+    "TextSamples",
+    "ThroughputMonitor",
+    "peak_flops",
+]
