@@ -105,3 +105,28 @@ def test_fused_loss_matches_the_reference_under_bf16_and_compile():
     assert losses[1] == pytest.approx(losses[0], rel=2e-3)
     for (name, a), (_, b) in zip(plain.named_parameters(), fused.named_parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, atol=2e-3, rtol=5e-2, msg=name)
+
+
+def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(compose_train):
+    from gptlab.commands.train import train
+    from gptlab.model import GPT, GPTConfig, KVCache
+
+    small = ["model.emb_dim=128", "model.n_heads=4", "model.n_kv_heads=2", "model.n_layers=2"]
+    cfg = compose_train(
+        "model=modern_124m", *small, "model.context_length=64", "trainer.accelerator=gpu",
+        "module.compile=true", "trainer.max_steps=10", "optim=muon",
+    )  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["val/loss"] < 11
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=512, context_length=32, emb_dim=128, n_heads=4, n_kv_heads=2,
+                       n_layers=2, pos_emb="rope", norm="rmsnorm", mlp="swiglu", qk_norm=True)  # fmt: skip
+    model = GPT(config).cuda().eval()
+    idx = torch.randint(0, 512, (2, 32), device="cuda")
+    with torch.no_grad():
+        full = model(idx)
+        cache = KVCache(config, 2, idx.device, torch.float32)
+        parts = [model(idx[:, :9], cache=cache)] + [
+            model(idx[:, i : i + 1], cache=cache) for i in range(9, 32)
+        ]
+    torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=2e-4, rtol=1e-3)

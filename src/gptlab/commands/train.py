@@ -212,7 +212,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
         status: str, value: float | None, metrics: dict | None = None, error: str | None = None
     ) -> None:
         if rank_zero_only.rank == 0:
-            target = {k: v for k, v in (metrics or {}).items() if "target" in k}
+            target = {
+                k: v for k, v in (metrics or {}).items() if "target" in k or k == "training_s"
+            }
             write_result(
                 run_dir,
                 status=status,
