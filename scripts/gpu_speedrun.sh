@@ -8,7 +8,7 @@ data=${DATA_DIR:-/tmp/gptlab-data}
 [ -f $data/pycode/manifest.json ] || python -m gptlab prepare data=pycode paths.data_dir=$data \
   data.source.max_tokens=60000000 hydra.run.dir=/tmp/gptlab-prepare > "$out/prepare.log" 2>&1
 gpt2="model=gpt2_124m;model.drop_rate=0.0"
-timeout ${SPEEDRUN_TIMEOUT:-520} python -m gptlab.benchmarks.speedrun --baseline-steps ${STEPS:-400} --val-every 25 \
+timeout ${SPEEDRUN_TIMEOUT:-520} python -m gptlab.benchmarks.speedrun --baseline-steps ${STEPS:-300} --val-every 25 \
   --candidate "adamw_lr1.2e-3=$gpt2;optim.lr=1.2e-3" \
   --candidate "muon_lr0.02=$gpt2;optim=muon" \
   --candidate "muon_lr0.05=$gpt2;optim=muon;optim.lr=0.05" \
@@ -17,3 +17,5 @@ timeout ${SPEEDRUN_TIMEOUT:-520} python -m gptlab.benchmarks.speedrun --baseline
   trainer.log_every_n_steps=25 module.compile=false "$@" > "$out/speedrun.jsonl" 2> "$out/speedrun.err"
 echo "speedrun exit $?" >> "$out/exits.txt"
 cat "$out/exits.txt" "$out/speedrun.jsonl"
+timeout 120 python -m pytest -q -p no:cacheprovider tests/training/test_gpu.py -k switches > "$out/test_gpu.log" 2>&1
+echo "test_gpu exit $?" >> "$out/exits.txt"; tail -2 "$out/test_gpu.log"

@@ -123,6 +123,7 @@ def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(c
                        n_layers=2, pos_emb="rope", norm="rmsnorm", mlp="swiglu", qk_norm=True)  # fmt: skip
     model = GPT(config).cuda().eval()
     idx = torch.randint(0, 512, (2, 32), device="cuda")
+    torch.set_float32_matmul_precision("highest")  # training turned TF32 on for this process
     with torch.no_grad():
         full = model(idx)
         cache = KVCache(config, 2, idx.device, torch.float32)

@@ -31,7 +31,8 @@ def run(overrides: list[str], out: Path) -> dict[str, Any]:
     from gptlab.commands.train import train
 
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=[*QUIET, *overrides, f"paths.output_dir={out}"])
+        paths = [f"paths.root_dir={Path.cwd()}", f"paths.output_dir={out}"]
+        cfg = compose("train", overrides=[*QUIET, *paths, *overrides])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.time()
