@@ -6,7 +6,7 @@
 The baseline (GPT-2 124M, AdamW, warm-up + cosine: GPT-2 as nanoGPT and llm.c train it) trains
 for ``--baseline-steps`` on the same data; its final validation loss is the target. Each candidate
 then trains until its validation loss reaches that target (``callbacks.target.val_loss``), up to
-``--max-factor`` times the baseline's steps. Times are training time with compiling and
+``--max-factor`` times the baseline's steps. Every run validates every ``--val-every`` steps. Times are training time with compiling and
 validation excluded (:class:`~gptlab.training.callbacks.TargetLoss`); the baseline's is its whole
 budget measured the same way. One JSON line per run, then one per candidate with the ratios.
 Default candidates: ``experiment=speedrun_124m``.
@@ -50,7 +50,8 @@ def main() -> None:
                 *[o for o in args.baseline.split(";") if o],
                 *common,
                 f"trainer.max_steps={steps}",
-                f"trainer.val_check_interval={steps}",
+                # validating as often as the candidates: every run pays the same pauses
+                f"trainer.val_check_interval={args.val_every}",
                 "callbacks.target.val_loss=-1e9",  # never reached: times the whole budget
             ],
             out / f"baseline_seed{seed}",
