@@ -135,3 +135,20 @@ def test_two_real_steps_of_gpt2_124m(compose_train, caplog):
         metrics = train(cfg)
     assert f"{124_412_160 - 960 * 768:,} parameters" in caplog.text
     assert metrics["val/loss"] < 11.5
+
+
+def test_the_optimizer_searches_compose(compose_train):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=["optim=muon", "hparams_search=optuna_muon"],
+            return_hydra_config=True,
+        )
+    assert set(cfg.hydra.sweeper.params) == {
+        "optim.lr", "optim.adamw_lr", "optim.momentum", "optim.warmup_steps", "optim.weight_decay"
+    }  # fmt: skip
+    assert cfg.optim.name == "muon" and cfg.hydra.sweeper.study_name == "muon_search"
