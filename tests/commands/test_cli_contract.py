@@ -55,13 +55,6 @@ def test_one_line_exit_two_nothing_touched(workspace, overrides, message):
     assert snapshot(workspace / EXISTING) == before
 
 
-def test_full_traceback_on_request(workspace):
-    result = run_cli(
-        "train.py", *RUN, "model.n_layers=0", cwd=workspace, env={"HYDRA_FULL_ERROR": "1"}
-    )
-    assert result.returncode != 0 and "Traceback" in result.stderr
-
-
 def test_python_m_gptlab_runs_the_same_commands(workspace):
     # a config error Hydra finds before the task runs, through `python -m gptlab train`
     result = run_cli("-m gptlab train", *RUN, "model=gpt3", cwd=workspace)
@@ -70,3 +63,8 @@ def test_python_m_gptlab_runs_the_same_commands(workspace):
     assert len(result.stderr.strip().splitlines()) == 1
     result = run_cli("-m gptlab", cwd=workspace)
     assert result.returncode == 2 and "commands: train, eval, generate" in result.stderr
+    # HYDRA_FULL_ERROR=1 asks for the traceback instead of the line
+    full = run_cli(
+        "-m gptlab train", *RUN, "model.n_layers=0", cwd=workspace, env={"HYDRA_FULL_ERROR": "1"}
+    )
+    assert full.returncode != 0 and "Traceback" in full.stderr

@@ -83,6 +83,3 @@ def test_the_commands_as_a_user_runs_them(checkpoint, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("The class")
     assert not list(tmp_path.iterdir())  # generation writes no run folder
-    result = run_cli("eval.py", "ckpt_path=missing.ckpt", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ckpt_path=missing.ckpt")

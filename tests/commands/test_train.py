@@ -129,6 +129,9 @@ def test_two_real_steps_of_gpt2_124m(compose_train, caplog):
         "trainer.accelerator=cpu",
         "trainer.limit_val_batches=1",
         "sample.max_new_tokens=2",
+        "callbacks.last_checkpoint=null",  # no 1.5 GB checkpoint writes
+        "callbacks.model_checkpoint=null",
+        "logger=csv",
         tiny_run=False,
     )
     with caplog.at_level("INFO"):

@@ -83,6 +83,9 @@ def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_trai
         "data.shuffle=false",
         f"optim={optim}",
     ]
+    # torch's Muon runs Newton-Schulz in bf16: rounding of a summed gradient shows at ~1e-4 after
+    # 4 steps (in a few embedding entries whose Adam update is sign-like), not at 1e-5
+    atol = 5e-4 if optim == "muon" else 1e-5
     run(tmp_path, *SMALL, *same, "trainer.devices=2", "data.batch_size=4", "run_name=ddp")
     run_dir = tmp_path / "logs" / "train" / "runs" / "ddp"
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # saved once, by rank 0
@@ -97,7 +100,7 @@ def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_trai
     ):
         assert reference["global_step"] == 4
         for key, tensor in reference["state_dict"].items():
-            torch.testing.assert_close(ddp["state_dict"][key], tensor, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(ddp["state_dict"][key], tensor, atol=atol, rtol=1e-4)
     val = metrics(run_dir, "val/loss")
     assert len(val) == 4
 

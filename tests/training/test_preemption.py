@@ -15,7 +15,7 @@ from test_resume import RUN
 from conftest import ROOT, checkpoint_step
 from gptlab.training.preemption import signal_number
 
-STEPS = 150
+STEPS = 80
 PREEMPTIBLE = [a for a in RUN if not a.startswith(("trainer.max_steps", "callbacks.last"))] + [
     f"trainer.max_steps={STEPS}",
     "callbacks.last_checkpoint.every_n_train_steps=5",
