@@ -40,6 +40,9 @@ def workspace(tmp_path_factory, cache_dir) -> Path:
     np.arange(5000, dtype=np.uint16).tofile(root / "headerless" / "x_train_0.bin")
     np.arange(5000, dtype=np.uint16).tofile(root / "headerless" / "x_val_0.bin")
     (root / "corrupt.ckpt").write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    (root / "bigids").mkdir()  # llm.c-style shards (no manifest) with an id past the vocabulary
+    write_shard(root / "bigids" / "x_train_0.bin", np.r_[np.arange(4000) % 1000, [60000]])
+    write_shard(root / "bigids" / "x_val_0.bin", np.arange(4000) % 1000)
     (root / "empty_hf").mkdir()
     return root
 
@@ -87,11 +90,17 @@ CASES = [
     (["module.init_from={root}/" + CKPT, "model.norm=rmsnorm"], "model.norm=layernorm, but"),
     (["ckpt_path={root}/" + CKPT, "optim=muon"], "was trained with optim=adamw, but this run has"),
     (["trainer.precision=bf17"], "trainer: Precision 'bf17' is invalid"),
+    (["seed=abc"], "seed='abc' must be an integer"),
+    (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 must be a number of steps"),
+    (["trainer.devices=64"], "trainer.devices=64 would start 64 CPU processes on a machine with"),
+    (["data=tokens", "data.path={root}/truncated/x_val_0.bin"], "is a file; give the folder"),
+    (["data=tokens", "data.path={root}/bigids"], "token id 60000 >= model.vocab_size=50257"),
     (["+trainer.foo=1"], "unexpected keyword argument 'foo'"),
     (["module.init_from={root}/empty_hf"], "empty_hf"),
     (["module.compile_mode=fastest"], "module.compile_mode='fastest' must be one of"),
     (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
     (["callbacks.last_checkpoint.stop_signals=[SIGFOO]"], "'SIGFOO' is not a signal name"),
+    (["paths.output_dir={root}/existing", "ckpt_path=null"], "already holds a run"),
     (["test=true", "data=tokens", "data.path={root}/shards"], "has no test split"),
 ]
 
@@ -126,3 +135,42 @@ def test_bad_input_gets_one_clear_line(workspace, cache_dir, overrides, message)
         write_shard(workspace / "shards" / "x_val_0.bin", np.arange(5000) % 1000)
     args = [o.format(root=workspace) for o in overrides]
     assert message.format(root=workspace) in error_of(args, workspace, cache_dir)
+
+
+def test_an_empty_run_name_is_refused_before_anything_is_written(tmp_path):
+    from omegaconf import OmegaConf
+
+    from gptlab.commands.hydra_callbacks import ExistingRunGuard
+
+    config = OmegaConf.create(
+        {
+            "hydra": {"run": {"dir": str(tmp_path / "runs")}},
+            "train": True,
+            "run_name": "",
+            "ckpt_path": "last",
+        }
+    )
+    with pytest.raises(SystemExit) as stop:
+        ExistingRunGuard().on_run_start(config)
+    assert stop.value.code == 2 and not (tmp_path / "runs").exists()
+    # a fresh start over a run that exists: refused before Hydra writes its record there
+    (tmp_path / "runs" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "runs" / "checkpoints" / "last.ckpt").write_bytes(b"a run")
+    config.run_name, config.ckpt_path = "runs", None
+    with pytest.raises(SystemExit) as stop:
+        ExistingRunGuard().on_run_start(config)
+    assert stop.value.code == 2 and [p.name for p in (tmp_path / "runs").iterdir()] == [
+        "checkpoints"
+    ]
+
+
+def test_python_m_gptlab_names_its_commands(monkeypatch, capsys):
+    import sys
+
+    from gptlab.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["gptlab", "trian"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2
+    assert "commands: train, eval, generate, prepare, export" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,45 @@ def test_the_commands_as_a_user_runs_them(checkpoint, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("The class")
     assert not list(tmp_path.iterdir())  # generation writes no run folder
+
+
+def test_streaming_prints_characters_split_across_tokens_whole(checkpoint, capsys, monkeypatch):
+    import torch
+
+    import gptlab.commands.generate as command
+    from gptlab.data.tokenizer import encode
+
+    text = " café — 日本語のテキスト 🙂"  # CJK characters and the emoji span several tokens
+
+    def fixed_tokens(model, idx, max_new_tokens, on_token=None, **kwargs):
+        tokens = torch.tensor([encode(text)])
+        for i in range(tokens.size(1)):
+            on_token(tokens[:, i : i + 1])
+        return torch.cat([idx, tokens], dim=1)
+
+    monkeypatch.setattr(command, "generate", fixed_tokens)
+    samples = run_generation(config("generate", f"ckpt_path={checkpoint}", "prompt=Hello"))
+    assert samples == ["Hello" + text]
+    assert capsys.readouterr().out == "Hello" + text + "\n"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("temperature=-1", "temperature=-1 must be >= 0"),
+        ("top_p=0", "top_p=0 must be in (0, 1]"),
+        ("top_p=1.5", "top_p=1.5 must be in (0, 1]"),
+        ("top_k=0", "top_k=0 must be >= 1 or null"),
+    ],
+)
+def test_impossible_sampling_settings_get_one_line(checkpoint, setting, message):
+    with pytest.raises(GptlabError, match=re.escape(message)):
+        run_generation(config("generate", f"ckpt_path={checkpoint}", setting))
+
+
+def test_an_empty_prompt_starts_from_end_of_text_without_printing_it(checkpoint, capsys):
+    samples = run_generation(
+        config("generate", f"ckpt_path={checkpoint}", "prompt=", "max_new_tokens=3")
+    )
+    out = capsys.readouterr().out
+    assert "<|endoftext|>" not in out and "<|endoftext|>" not in samples[0]

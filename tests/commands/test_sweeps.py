@@ -111,6 +111,8 @@ def test_optuna_sweep_survives_a_failing_trial_and_continues_its_study(tmp_path)
     sweep(tmp_path, *args, base=searched)  # run again: the same study goes on
     study = optuna.load_study(study_name="gpt_search", storage=f"sqlite:///{folder / 'optuna.db'}")
     assert len(study.trials) == 6
+    first, again = study.trials[:3], study.trials[3:]
+    assert [t.params for t in again] != [t.params for t in first]  # new points, not a replay
     assert len(read_rows(folder)) == 6
 
 
@@ -120,3 +122,10 @@ def test_non_finite_or_missing_metrics_score_the_worst_value():
     assert score(float("inf")) == WORST
     assert score(None) == WORST
     assert score(None, direction="maximize") == -WORST
+
+
+def test_the_table_keeps_the_digits_that_rank_close_losses():
+    from gptlab.commands.sweeps import _cell
+
+    assert _cell(10.3567) != _cell(10.3579)
+    assert _cell(10.35671234) == "10.3567"

@@ -28,3 +28,30 @@ def test_throughput_windows_exclude_validation(compose_train, tmp_path):
     assert min(with_validation) > 0.4 * statistics.median(without), rates
     val_seconds = [float(r["perf/val_s"]) for r in rows if r.get("perf/val_s")]
     assert len(val_seconds) == 3 and min(val_seconds) >= 0.5
+
+
+def test_a_run_shorter_than_the_sample_interval_still_samples_its_final_model():
+    from types import SimpleNamespace
+
+    import torch
+
+    from gptlab.model import GPT, GPTConfig
+    from gptlab.training.callbacks import TextSamples
+
+    tables = []
+    logger = SimpleNamespace(log_text=lambda key, columns, data: tables.append(list(data)))
+    trainer = SimpleNamespace(
+        global_step=3,
+        is_global_zero=True,
+        loggers=[logger],
+        callbacks=[],
+        strategy=SimpleNamespace(root_device=torch.device("cpu")),
+    )
+    model = SimpleNamespace(
+        model=GPT(GPTConfig(context_length=16, emb_dim=32, n_heads=2, n_layers=1))
+    )
+    samples = TextSamples(every_n_steps=500, prompts=["The", "In"], max_new_tokens=2)
+    samples.on_train_end(trainer, model)
+    assert [row[:2] for row in tables[-1]] == [[3, "The"], [3, "In"]]
+    samples.on_train_end(trainer, model)  # that step is sampled already
+    assert len(tables) == 1

@@ -89,3 +89,20 @@ def test_signal_names_are_checked():
     assert signal_number("USR1") == signal.SIGUSR1
     with pytest.raises(ValueError, match="'SIGFOO' is not a signal name"):
         signal_number("SIGFOO")
+
+
+def test_ctrl_c_asks_for_a_clean_stop_and_a_second_one_stops_at_once():
+    from gptlab.training.callbacks import LastCheckpoint
+    from gptlab.training.preemption import StopRequest
+
+    assert "SIGINT" in [s.name for s in LastCheckpoint(dirpath="x").stop_request.signals]
+    request = StopRequest(["SIGINT"], [])
+    request.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert request.stop and not request.requeue  # saved after the step, as SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        request.restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

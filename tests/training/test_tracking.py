@@ -57,7 +57,8 @@ def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(tm
     logged = {key for row in wb["history"] for key in row}
     assert {"train/loss", "val/loss", "val/ppl", "lr", "train/tokens", "train/grad_norm"} <= logged
     assert any(row.get("train/tokens") == 10 * 4 * 32 for row in wb["history"])
-    # text samples: a W&B table that grows (2 prompts at step 5, again at 10)
+    # text samples: a W&B table that grows (2 prompts at step 5, again at 10; the end of
+    # training at step 10 adds none, that step is sampled)
     rows = [row for row in wb["history"] if "samples/nrows" in row]
     assert [row["samples/nrows"] for row in rows] == [2, 4]
     tables = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import hydra
 import torch
@@ -31,15 +32,50 @@ def load_model(cfg: DictConfig) -> GPT:
     return model.eval()
 
 
-def run_generation(cfg: DictConfig) -> list[str]:
-    """Print (streaming when one sample) and return the samples."""
+class TextStream:
+    """Writes generated text as it grows, whole characters only: a character whose UTF-8 bytes are
+    split across tokens (common for CJK text and emoji) is held back until its last byte arrives."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.ids: list[int] = []
+        self.shown = 0  # characters written so far
+
+    def add(self, token_id: int) -> None:
+        if token_id == EOT_ID:
+            return
+        self.ids.append(token_id)
+        text = decode(self.ids)
+        complete = len(text.rstrip("\ufffd"))  # trailing U+FFFD: an unfinished character
+        if complete > self.shown:
+            self.write(text[self.shown : complete])
+            self.shown = complete
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """One line for a sampling setting that cannot work."""
     if cfg.num_samples < 1 or cfg.max_new_tokens < 0:
-        raise ConfigError("num_samples must be >= 1 and max_new_tokens >= 0")
+        raise ConfigError(
+            f"num_samples={cfg.num_samples} must be >= 1 and max_new_tokens={cfg.max_new_tokens} >= 0"
+        )
+    if cfg.temperature < 0:
+        raise ConfigError(f"temperature={cfg.temperature} must be >= 0 (0: greedy)")
+    if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
+        raise ConfigError(f"top_p={cfg.top_p} must be in (0, 1] or null (e.g. top_p=0.95)")
+    if cfg.top_k is not None and cfg.top_k < 1:
+        raise ConfigError(f"top_k={cfg.top_k} must be >= 1 or null")
+
+
+def run_generation(cfg: DictConfig) -> list[str]:
+    """Print (streaming when one sample) and return the samples. An empty prompt starts from
+    <|endoftext|>, as GPT-2's unconditional samples do, without printing it."""
+    check_settings(cfg)
     device = (
         cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     model = load_model(cfg).to(device)
-    ids = encode(cfg.prompt) or [EOT_ID]
+    prompt_ids = encode(cfg.prompt)
+    ids = prompt_ids or [EOT_ID]
     context = model.cfg.context_length
     if len(ids) > context:
         print(
@@ -50,20 +86,9 @@ def run_generation(cfg: DictConfig) -> list[str]:
     idx = torch.tensor([ids] * cfg.num_samples, dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     stream = cfg.num_samples == 1
-    new_ids: list[int] = []
-
-    def show(token: torch.Tensor) -> None:  # print the text as it grows, whole characters only
-        token_id = int(token[0, 0])
-        if token_id == EOT_ID:
-            return
-        before = decode(new_ids)
-        new_ids.append(token_id)
-        text = decode(new_ids)
-        if not text.endswith("\ufffd"):
-            print(text[len(before) :] if text.startswith(before) else "", end="", flush=True)
-
+    printer = TextStream(lambda text: print(text, end="", flush=True))
     if stream:
-        print(decode(ids), end="", flush=True)
+        print(decode(prompt_ids[-context:]), end="", flush=True)
     out = generate(
         model,
         idx,
@@ -73,7 +98,7 @@ def run_generation(cfg: DictConfig) -> list[str]:
         top_p=cfg.top_p,
         generator=generator,
         use_cache=cfg.use_cache,
-        on_token=show if stream else None,
+        on_token=(lambda token: printer.add(int(token[0, 0]))) if stream else None,
     )
     samples = [decode([i for i in row.tolist() if i != EOT_ID]) for row in out]
     if stream:

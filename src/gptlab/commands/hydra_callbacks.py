@@ -25,6 +25,11 @@ class ExistingRunGuard(Callback):
         if not run_dir or not config.get("train") or OmegaConf.is_missing(config, "ckpt_path"):
             return  # only training writes checkpoints (eval.py and generate.py read them)
         try:
+            if "run_name" in config and not str(config.run_name or "").strip():
+                raise GptlabError(
+                    "run_name is empty: give the run a folder name (run_name=exp1), or leave it "
+                    "out for a time-stamped folder"
+                )
             refuse_fresh_start_over(Path(run_dir).absolute(), config.ckpt_path)
         except GptlabError as err:
             print_error(err)

@@ -41,6 +41,26 @@ def score(value: float | None, direction: str = "minimize") -> float:
     return value
 
 
+def continued_tpe_sampler(seed: int | None = None, **options: Any) -> Any:
+    """Optuna's TPE sampler seeded with ``seed`` plus the number of trials the sweep's study
+    (``hydra.sweeper.storage``, ``study_name``) already holds, so a continued study (the same
+    command run again) draws new points instead of repeating its first trials' ones."""
+    import optuna
+    from hydra.core.hydra_config import HydraConfig
+
+    storage = study_name = None
+    if HydraConfig.initialized():
+        sweeper = HydraConfig.get().sweeper
+        storage, study_name = sweeper.get("storage"), sweeper.get("study_name")
+    done = 0
+    if seed is not None and storage and study_name:
+        try:
+            done = len(optuna.load_study(study_name=study_name, storage=storage).trials)
+        except Exception:  # no study (or no database) yet: a new study
+            done = 0
+    return optuna.samplers.TPESampler(seed=None if seed is None else seed + done, **options)
+
+
 def write_result(run_dir: Path, **result: Any) -> None:
     atomic.write_json(run_dir / RESULT_FILE, result)
 
@@ -132,8 +152,8 @@ def write_tables(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, float):  # six significant digits: close losses still rank apart
+        return f"{value:.6g}"
     return "" if value is None else str(value).replace("|", "\\|")
 
 

@@ -8,12 +8,14 @@ a sweeper optimizes.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -95,8 +97,36 @@ def model_summary(config: GPTConfig, n_params: int) -> str:
     )
 
 
+def check_run_settings(cfg: DictConfig) -> None:
+    """Top-level and Trainer values that would otherwise fail deep inside with a traceback."""
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} must be an integer")
+    interval = cfg.trainer.get("val_check_interval")
+    if interval is not None and (
+        isinstance(interval, bool)
+        or not isinstance(interval, (int, float))
+        or interval <= 0
+        or (isinstance(interval, float) and interval > 1)
+    ):
+        raise ConfigError(
+            f"trainer.val_check_interval={interval!r} must be a number of steps >= 1, or a "
+            "fraction of an epoch in (0, 1]"
+        )
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()):
+        devices = cfg.trainer.get("devices", 1)
+        count, cores = process_count(devices, "cpu"), os.cpu_count() or 1
+        if count > cores:
+            raise ConfigError(
+                f"trainer.devices={devices} would start {count} CPU processes on a machine with "
+                f"{cores} cores; use trainer.devices={cores} or fewer"
+            )
+
+
 def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]:
     """Every object of a run: the small configs are validated first, before anything heavy."""
+    check_run_settings(cfg)
     architecture = model_config(cfg.model)
     optim_config: OptimConfig = instantiate(cfg.optim)
     if cfg.get("train", True):

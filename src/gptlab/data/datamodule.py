@@ -21,6 +21,7 @@ from gptlab.data.sampling import (
 from gptlab.data.shards import (
     ShardedTokens,
     ShardError,
+    check_token_ids,
     check_vocabulary,
     has_split,
     read_manifest,
@@ -194,7 +195,7 @@ class ShardDataModule(TokenDataModule):
     """Prepared token shards in ``path`` (gptlab's, or llm.c / modded-nanogpt FineWeb shards).
 
     With a ``source`` (how to make the shards) and ``auto_prepare``, a missing folder is prepared
-    on first use; otherwise run ``python -m gptlab.prepare data=...`` first.
+    on first use; otherwise run ``python -m gptlab prepare data=...`` first.
     """
 
     def __init__(
@@ -223,12 +224,15 @@ class ShardDataModule(TokenDataModule):
             where = self.source.get("name") or self.source.get("url") or self.source.get("path")
             raise ShardError(
                 f"data.path={self.path} holds no prepared shards of {where}; prepare them first "
-                "with python -m gptlab.prepare and the same data=... options as this run"
+                "with python -m gptlab prepare and the same data=... options as this run"
             )
         if self.vocab_size is not None:
             check_vocabulary(self.path, self.vocab_size)
         splits = {s: ShardedTokens.open(split_paths(self.path, s)) for s in ("train", "val")}
         if has_split(self.path, "test"):
             splits["test"] = ShardedTokens.open(split_paths(self.path, "test"))
+        if self.vocab_size is not None and read_manifest(self.path) is None:
+            for tokens in splits.values():  # no manifest (llm.c's shards): look at the ids once
+                check_token_ids(tokens, self.vocab_size)
         return splits
 

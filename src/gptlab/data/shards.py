@@ -127,6 +127,11 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def split_paths(folder: Path, split: str) -> list[Path]:
     """Shard files of one split: from gptlab's manifest, else llm.c names (``*_train_*.bin``)."""
+    if folder.is_file():
+        raise ShardError(
+            f"data.path={folder} is a file; give the folder that holds the shards "
+            f"(data.path={folder.parent})"
+        )
     if not folder.is_dir():
         raise ShardError(
             f"data.path={folder} does not exist; prepare a corpus into it with "
@@ -148,6 +153,17 @@ def split_paths(folder: Path, split: str) -> list[Path]:
             "prepare it with python -m gptlab prepare"
         )
     return paths
+
+
+def check_token_ids(tokens: ShardedTokens, vocab_size: int) -> None:
+    """Refuse shards holding token ids the model cannot embed, at start rather than mid-run: one
+    vectorised max over each memory-mapped shard (well under a second per 100M tokens)."""
+    for path, shard in zip(tokens.paths, tokens.shards, strict=True):
+        if len(shard) and int(shard.max()) >= vocab_size:
+            raise ShardError(
+                f"{path}: token id {int(shard.max())} >= model.vocab_size={vocab_size}; use the "
+                "tokenizer the model was built for or raise model.vocab_size"
+            )
 
 
 def has_split(folder: Path, split: str) -> bool:

@@ -1,5 +1,7 @@
 """Preemption: a signal asks the run to stop; it stops at the next step with ``last.ckpt`` saved.
 
+Ctrl-C (SIGINT) does the same, so an interactive run keeps its work; a second Ctrl-C stops at once.
+
 SLURM warns a job before killing it: ``#SBATCH --signal=USR1@120`` sends SIGUSR1 two minutes before
 the time limit, and preemption or ``scancel`` send SIGTERM. The handler only records the signal;
 the training loop acts on it between steps, where the state is consistent.
@@ -48,7 +50,11 @@ class StopRequest:
         self._previous = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and self.stop:  # Ctrl-C twice: stop now, without saving
+            raise KeyboardInterrupt
         log.warning("received %s: stopping after this step", signal.Signals(signum).name)
+        if signum == signal.SIGINT:
+            log.warning("press Ctrl-C again to stop at once, without saving")
         self.stop = True
         self.requeue |= signum in self.requeue_signals
 

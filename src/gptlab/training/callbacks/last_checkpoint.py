@@ -33,7 +33,7 @@ class LastCheckpoint(L.Callback):
         self,
         dirpath: str,
         every_n_train_steps: int = 500,
-        stop_signals: Sequence[str] | None = ("SIGTERM", "SIGUSR1"),
+        stop_signals: Sequence[str] | None = ("SIGTERM", "SIGUSR1", "SIGINT"),
         requeue_signals: Sequence[str] | None = ("SIGUSR1",),
         check_every_n_steps: int = 10,
     ) -> None:

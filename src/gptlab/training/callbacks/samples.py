@@ -35,6 +35,16 @@ class TextSamples(L.Callback):
         stepped = self.steps.stepped(trainer)  # called every batch: it tracks the step count
         if not stepped or not self.every_n_steps or step == 0 or step % self.every_n_steps:
             return
+        self.sample(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The final model's samples too, so that a short run's table is not empty."""
+        sampled = self.rows and self.rows[-1][0] == trainer.global_step
+        if self.every_n_steps and trainer.global_step and not sampled:
+            self.sample(trainer, pl_module)
+
+    def sample(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step = trainer.global_step
         if weights_are_sharded(trainer) or not trainer.is_global_zero:
             return
         started = synchronized_clock(trainer)
