@@ -24,10 +24,25 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, cache_dir) -> Path:
+    """A finished run where train.py would put it (trained in-process: faster, same folder)."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF_DIR
+    from gptlab.commands.train import train
+
     root = tmp_path_factory.mktemp("contract")
-    result = run_cli("train.py", *RUN, "run_name=existing", cwd=root)
-    assert result.returncode == 0, result.stderr[-2000:]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                *RUN,
+                f"paths.root_dir={root}",
+                f"paths.output_dir={root / EXISTING}",
+                f"paths.cache_dir={cache_dir}",
+            ],
+        )
+    train(cfg)
     return root
 
 

@@ -9,8 +9,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from gptlab.commands import sweeps
 from gptlab.commands.cli import EXIT_USER_ERROR, print_error
-from gptlab.commands.sweeps import write_tables
+from gptlab.commands.sweeps import count_trials, write_tables
 from gptlab.errors import GptlabError
 from gptlab.training.checkpoint import refuse_fresh_start_over
 
@@ -37,11 +38,14 @@ class ExistingRunGuard(Callback):
 
 
 class ResultsTable(Callback):
-    """Makes the sweep folder before the sweeper starts (Optuna's sqlite storage lives there) and
-    writes the results table when the multirun ends."""
+    """Makes the sweep folder before the sweeper starts (Optuna's sqlite storage lives there),
+    counts the trials a continued study already holds (its sampler's seed moves on by that many)
+    and writes the results table when the multirun ends."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+        sweeper = config.hydra.sweeper
+        sweeps.trials_done = count_trials(sweeper.get("storage"), sweeper.get("study_name"))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

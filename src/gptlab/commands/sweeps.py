@@ -41,24 +41,30 @@ def score(value: float | None, direction: str = "minimize") -> float:
     return value
 
 
-def continued_tpe_sampler(seed: int | None = None, **options: Any) -> Any:
-    """Optuna's TPE sampler seeded with ``seed`` plus the number of trials the sweep's study
-    (``hydra.sweeper.storage``, ``study_name``) already holds, so a continued study (the same
-    command run again) draws new points instead of repeating its first trials' ones."""
-    import optuna
-    from hydra.core.hydra_config import HydraConfig
+# trials the sweep's study already held when this multirun started (set by the ResultsTable
+# Hydra callback, which runs before Hydra builds the sweeper and its sampler)
+trials_done = 0
 
-    storage = study_name = None
-    if HydraConfig.initialized():
-        sweeper = HydraConfig.get().sweeper
-        storage, study_name = sweeper.get("storage"), sweeper.get("study_name")
-    done = 0
-    if seed is not None and storage and study_name:
-        try:
-            done = len(optuna.load_study(study_name=study_name, storage=storage).trials)
-        except Exception:  # no study (or no database) yet: a new study
-            done = 0
-    return optuna.samplers.TPESampler(seed=None if seed is None else seed + done, **options)
+
+def count_trials(storage: str | None, study_name: str | None) -> int:
+    """Trials an Optuna study in ``storage`` holds; 0 when there is no such study yet."""
+    if not storage or not study_name:
+        return 0
+    import optuna
+
+    try:
+        return len(optuna.load_study(study_name=study_name, storage=storage).trials)
+    except Exception:  # no database or no study yet: a new study
+        return 0
+
+
+def continued_tpe_sampler(seed: int | None = None, **options: Any) -> Any:
+    """Optuna's TPE sampler seeded with ``seed`` plus the number of trials the study already
+    holds, so a continued study (the same command run again) draws new points instead of
+    repeating its first trials' ones."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=None if seed is None else seed + trials_done, **options)
 
 
 def write_result(run_dir: Path, **result: Any) -> None:
