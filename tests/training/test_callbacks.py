@@ -55,3 +55,17 @@ def test_a_run_shorter_than_the_sample_interval_still_samples_its_final_model():
     assert [row[:2] for row in tables[-1]] == [[3, "The"], [3, "In"]]
     samples.on_train_end(trainer, model)  # that step is sampled already
     assert len(tables) == 1
+
+
+def test_a_nan_validation_loss_is_never_the_best_checkpoint(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from gptlab.training.callbacks import BestCheckpoint
+
+    best = BestCheckpoint(dirpath=str(tmp_path), monitor="val/loss", save_top_k=1)
+    trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda x, **kw: x))
+    assert not best.check_monitor_top_k(trainer, torch.tensor(float("nan")))
+    assert not best.check_monitor_top_k(trainer, torch.tensor(float("inf")))
+    assert best.check_monitor_top_k(trainer, torch.tensor(3.2))  # no best yet: a finite loss is

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from conftest import column, read_metrics
-from gptlab.commands.train import train
+from gptlab.commands.train import run_and_record, train
 from gptlab.errors import ConfigError
 from gptlab.training.module import GPTModule
 from gptlab.training.numerics import (
@@ -88,7 +90,9 @@ def test_stop_policy_saves_the_last_good_weights(compose_train, tmp_path):
         "+callbacks.fault.at_step=3",
     )
     with pytest.raises(NonFiniteError, match=r"at step 3 .*last.ckpt"):
-        train(cfg)
+        run_and_record(cfg, tmp_path / "run", sweep=False)
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "failed" and "non-finite" in result["error"]
     stopped = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     expected = torch.load(tmp_path / "good" / "checkpoints" / "last.ckpt", weights_only=True)
     assert stopped["global_step"] == 4  # stopped right after the faulty step

@@ -105,6 +105,25 @@ def test_plot_draws_train_and_val_loss(compose_train, tmp_path):
     assert len(curves["train/loss"][1]) == 20 and len(curves["val/loss"][1]) == 2
     out = plot([run_dir, run_dir], tmp_path / "loss.png", x="tokens")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    # validation rows carry no token count: placed by their step, none is dropped
+    xs, _ = read_curves(run_dir, "tokens")["val/loss"]
+    assert xs == [10 * 4 * 32, 20 * 4 * 32]
+    smooth = plot([run_dir], tmp_path / "smooth.png", log_y=True, smooth=0.6, title="t")
+    assert smooth.stat().st_size > 10_000
+
+
+def test_a_single_training_point_is_drawn(tmp_path):
+    from gptlab.commands.plot import smoothed
+
+    run = tmp_path / "one"
+    (run / "csv").mkdir(parents=True)
+    (run / "csv" / "metrics.csv").write_text(
+        "step,train/loss,train/tokens,val/loss\n0,9.5,128,\n0,,,9.7\n"
+    )
+    curves = read_curves(run, "tokens")
+    assert curves["train/loss"] == ([128.0], [9.5]) and curves["val/loss"] == ([128.0], [9.7])
+    assert plot([run], tmp_path / "p.png").stat().st_size > 5_000
+    assert smoothed([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])  # no pull to zero
 
 
 @pytest.mark.parametrize("logger", ["tensorboard", "many", "none", "csv"])

@@ -46,6 +46,7 @@ from gptlab.training.distributed import (
     weights_are_sharded,
 )
 from gptlab.training.module import GPTModule
+from gptlab.training.numerics import NonFiniteError
 from gptlab.training.optim import OptimConfig
 from gptlab.training.runtime import configure_matmul, resolve_precision
 from gptlab.training.tracking import describe_run, finish_wandb, own_wandb_service
@@ -231,10 +232,14 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     return metrics[name]
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
-def hydra_main(cfg: DictConfig) -> float | None:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
+def run_and_record(cfg: DictConfig, run_dir: Path, sweep: bool) -> float | None:
+    """Train and write the run's ``result.json``: the metric, status, tokens, wall time.
+
+    In a sweep a failing or non-finite job scores the worst value instead of ending the sweep. A
+    single run that stops on a non-finite loss (``module.nonfinite=stop``) is recorded as failed
+    before its error line; a bad command is not recorded, so an existing run folder it named
+    stays as it was.
+    """
     metric = cfg.get("optimized_metric")
     start = time.time()
 
@@ -256,8 +261,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
                 **target,
             )
 
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        # one failing or NaN trial must not end the sweep: it scores the worst value instead
+    if sweep:
         try:
             metrics = train(cfg)
         except Exception as err:
@@ -269,11 +273,24 @@ def hydra_main(cfg: DictConfig) -> float | None:
         record("ok" if ok else "not finite", value, metrics)
         return score(value) if metric else None
 
-    with user_errors():
+    try:
         metrics = train(cfg)
+    except NonFiniteError as err:
+        record("failed", None, error=f"{type(err).__name__}: {err}")
+        raise
     value = optimized_value(cfg, metrics)
     record("ok", value, metrics)
     return value
+
+
+@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return run_and_record(cfg, run_dir, sweep=True)
+    with user_errors():
+        return run_and_record(cfg, run_dir, sweep=False)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress, a target loss."""
 
+from gptlab.training.callbacks.best_checkpoint import BestCheckpoint
 from gptlab.training.callbacks.last_checkpoint import LastCheckpoint
 from gptlab.training.callbacks.progress import StepProgressBar
 from gptlab.training.callbacks.samples import TextSamples
@@ -7,6 +8,7 @@ from gptlab.training.callbacks.target import TargetLoss
 from gptlab.training.callbacks.throughput import ThroughputMonitor, peak_flops
 
 __all__ = [
+    "BestCheckpoint",
     "LastCheckpoint",
     "StepProgressBar",
     "TargetLoss",
