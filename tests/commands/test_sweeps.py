@@ -129,3 +129,26 @@ def test_the_table_keeps_the_digits_that_rank_close_losses():
 
     assert _cell(10.3567) != _cell(10.3579)
     assert _cell(10.35671234) == "10.3567"
+
+
+def test_several_seeds_of_a_setting_get_their_spread(tmp_path):
+    import yaml
+
+    from gptlab.commands.sweeps import write_tables
+
+    values = {("a", 1): 3.0, ("a", 2): 3.2, ("b", 1): 2.9, ("b", 2): 2.95, ("c", 1): 4.0}
+    for n, ((name, seed), value) in enumerate(values.items()):
+        job = tmp_path / str(n)
+        (job / ".hydra").mkdir(parents=True)
+        overrides = [f"model.mlp={name}", f"seed={seed}"]
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        (job / "result.json").write_text(
+            json.dumps({"status": "ok", "metric": "val/loss", "value": value})
+        )
+    write_tables(tmp_path)
+    table = (tmp_path / "results.md").read_text().split("Over seeds (val/loss):")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| model.mlp=")]
+    assert rows == [
+        "| model.mlp=b | 2 | 2.925 | 0.0353553 | 2.9 | 2.95 |",
+        "| model.mlp=a | 2 | 3.1 | 0.141421 | 3 | 3.2 |",
+    ]  # best mean first; a setting with one seed has no spread

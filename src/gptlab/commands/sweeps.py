@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,32 @@ def write_tables(sweep_dir: str | Path) -> list[dict[str, Any]]:
             + " | ".join(_cell(varying if c == "overrides" else row.get(c)) for c in columns)
             + " |"
         )
-    (sweep_dir / "results.md").write_text("\n".join(lines) + "\n")
+    lines += seed_spread(rows, metric)
+    atomic.write_text(sweep_dir / "results.md", "\n".join(lines) + "\n")
     return rows
+
+
+def seed_spread(rows: list[dict[str, Any]], metric: str) -> list[str]:
+    """A second table when several seeds of one setting ran (``-m seed=1,2,3 ...``): per setting,
+    the number of seeds and the metric's mean, standard deviation, minimum and maximum."""
+    groups: dict[str, list[float]] = {}
+    for row in rows:
+        overrides = row["overrides"].split()
+        if not any(o.startswith("seed=") for o in overrides):
+            continue
+        setting = " ".join(o for o in overrides if not o.startswith("seed=")) or "(defaults)"
+        value = row.get("value")
+        if value is not None and math.isfinite(value) and score(value) == value:
+            groups.setdefault(setting, []).append(value)
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    if not groups:
+        return []
+    lines = ["", f"Over seeds ({metric}):", "", "| setting | seeds | mean | std | min | max |"]
+    lines.append("| --- | --- | --- | --- | --- | --- |")
+    for setting, values in sorted(groups.items(), key=lambda kv: statistics.mean(kv[1])):
+        cells = [statistics.mean(values), statistics.stdev(values), min(values), max(values)]
+        lines.append(f"| {setting} | {len(values)} | " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
 
 
 def _cell(value: Any) -> str:
@@ -166,7 +191,7 @@ def _cell(value: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m gptlab.commands.sweeps <sweep folder>", file=sys.stderr)
+        print("usage: python -m gptlab sweeps <sweep folder>", file=sys.stderr)
         return 2
     rows = write_tables(args[0])
     print((Path(args[0]) / "results.md").read_text(), end="")
