@@ -84,6 +84,25 @@ def checkpoint_step(path: Path) -> int:
         return -1
 
 
+def compose_run(root: Path, output_dir: Path, cache_dir: Path, *overrides: str) -> DictConfig:
+    """``train.yaml`` composed with ``overrides``, launched from ``root``, writing ``output_dir``."""
+    paths = [
+        f"paths.root_dir={root}",
+        f"paths.output_dir={output_dir}",
+        f"paths.cache_dir={cache_dir}",
+    ]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=[*paths, *overrides])
+
+
+def train_run(root: Path, output_dir: Path, cache_dir: Path, *overrides: str) -> Path:
+    """A finished tiny run in ``output_dir`` (trained in-process); returns ``output_dir``."""
+    from gptlab.commands.train import train
+
+    train(compose_run(root, output_dir, cache_dir, *overrides))
+    return output_dir
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tokenization cache for the whole test session."""
@@ -95,13 +114,7 @@ def compose_train(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
     """compose_train(*overrides) -> the composed train config, writing into tmp_path / "run"."""
 
     def _compose(*overrides: str, tiny_run: bool = True) -> DictConfig:
-        paths = [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'run'}",
-            f"paths.cache_dir={cache_dir}",
-        ]
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            base = tiny(*overrides) if tiny_run else list(overrides)
-            return compose("train", overrides=[*paths, *base])
+        base = tiny(*overrides) if tiny_run else list(overrides)
+        return compose_run(tmp_path, tmp_path / "run", cache_dir, *base)
 
     return _compose

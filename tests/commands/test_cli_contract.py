@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, tiny
+from conftest import run_cli, tiny, train_run
 
 pytestmark = pytest.mark.slow
 RUN = tiny("trainer.max_steps=2", "sample.max_new_tokens=0")
@@ -26,23 +26,8 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, cache_dir) -> Path:
     """A finished run where train.py would put it (trained in-process: faster, same folder)."""
-    from hydra import compose, initialize_config_dir
-
-    from conftest import CONF_DIR
-    from gptlab.commands.train import train
-
     root = tmp_path_factory.mktemp("contract")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                *RUN,
-                f"paths.root_dir={root}",
-                f"paths.output_dir={root / EXISTING}",
-                f"paths.cache_dir={cache_dir}",
-            ],
-        )
-    train(cfg)
+    train_run(root, root / EXISTING, cache_dir, *RUN)
     return root
 
 

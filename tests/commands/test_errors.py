@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from conftest import CONF_DIR, tiny
+from conftest import compose_run, tiny, train_run
 from gptlab.commands.cli import error_message
 from gptlab.commands.train import train
 from gptlab.data.shards import write_shard
@@ -20,17 +19,9 @@ from gptlab.data.shards import write_shard
 def workspace(tmp_path_factory, cache_dir) -> Path:
     """A finished run (and its checkpoint) plus broken data and checkpoint files."""
     root = tmp_path_factory.mktemp("bad")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                *tiny("trainer.max_steps=2", "sample.max_new_tokens=0"),
-                f"paths.root_dir={root}",
-                f"paths.output_dir={root / 'existing'}",
-                f"paths.cache_dir={cache_dir}",
-            ],
-        )
-    train(cfg)
+    train_run(
+        root, root / "existing", cache_dir, *tiny("trainer.max_steps=2", "sample.max_new_tokens=0")
+    )
     (root / "truncated").mkdir()
     write_shard(root / "truncated" / "x_train_0.bin", np.arange(5000))
     write_shard(root / "truncated" / "x_val_0.bin", np.arange(5000))
@@ -107,19 +98,8 @@ CASES = [
 
 def error_of(overrides: list[str], root: Path, cache_dir: Path) -> str:
     """What the train command would print for these overrides (composition and training)."""
-    paths = [f"paths.root_dir={root}", f"paths.output_dir={root / 'new'}"]
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                "train",
-                overrides=[
-                    *tiny("trainer.max_steps=2"),
-                    f"paths.cache_dir={cache_dir}",
-                    *paths,
-                    *overrides,
-                ],
-            )
-        train(cfg)
+    try:  # composition errors come from compose_run, the others from train
+        train(compose_run(root, root / "new", cache_dir, *tiny("trainer.max_steps=2"), *overrides))
     except Exception as err:
         message = error_message(err)
         assert message is not None, f"a traceback, not one line: {err!r}"

@@ -8,28 +8,17 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import CONF_DIR, run_cli, tiny
+from conftest import CONF_DIR, run_cli, tiny, train_run
 from gptlab.commands.evaluate import evaluate
 from gptlab.commands.generate import run_generation
-from gptlab.commands.train import train
 from gptlab.errors import GptlabError
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, cache_dir) -> Path:
     folder = tmp_path_factory.mktemp("trained")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                *tiny("sample.max_new_tokens=0"),
-                f"paths.root_dir={folder}",
-                f"paths.output_dir={folder / 'run'}",
-                f"paths.cache_dir={cache_dir}",
-            ],
-        )
-    train(cfg)
-    return folder / "run" / "checkpoints" / "last.ckpt"
+    run = train_run(folder, folder / "run", cache_dir, *tiny("sample.max_new_tokens=0"))
+    return run / "checkpoints" / "last.ckpt"
 
 
 def config(name: str, *overrides: str):
