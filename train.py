@@ -7,7 +7,10 @@
 The same as ``python -m gptlab train``; the code is in ``src/gptlab/commands/train.py``.
 """
 
-from gptlab.commands.train import main
+from gptlab.commands.startup import stop_signals_exit_cleanly
 
 if __name__ == "__main__":
-    main()
+    with stop_signals_exit_cleanly():  # also while torch is imported: a stop exits 0
+        from gptlab.commands.train import main
+
+        main()

@@ -24,3 +24,38 @@ def test_json_and_text_round_trip(tmp_path):
     atomic.write_json(tmp_path / "a" / "x.json", {"k": 1})
     assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"k": 1}
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]
+
+
+def test_a_full_disk_is_one_line_and_the_previous_file_stays(tmp_path, monkeypatch):
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    import pytest
+
+    from gptlab.commands.cli import error_message
+
+    target = tmp_path / "last.ckpt"
+    atomic.write_bytes(target, [b"step 10"])
+
+    def no_space(f):
+        f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(Exception) as full:
+        atomic.atomic_write(target, no_space)
+    message = error_message(full.value)
+    assert message.startswith(f"cannot write {target}: no space left on its disk")
+    assert target.read_bytes() == b"step 10" and [p.name for p in tmp_path.iterdir()] == [
+        "last.ckpt"
+    ]
+
+    # torch.save says only "file write failed": the disk's free space tells why
+    def torch_save_failed(f):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(100, 100, 0))
+    with pytest.raises(Exception) as full:
+        atomic.atomic_write(target, torch_save_failed)
+    assert "no space left on its disk (0.0 GiB free)" in error_message(full.value)

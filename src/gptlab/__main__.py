@@ -14,6 +14,7 @@ COMMANDS = {
     "plot": "gptlab.commands.plot",
     "sweeps": "gptlab.commands.sweeps",
     "bench": "gptlab.benchmarks.throughput",
+    "lm_eval": "gptlab.commands.lm_eval",
 }
 
 
@@ -26,7 +27,13 @@ def main() -> None:
     # run the command module as __main__ with its own argv, so that processes it starts again
     # (DDP ranks > 0) run `python -m <module> ...` with the same arguments
     sys.argv = [sys.argv[0], *sys.argv[2:]]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    if module == COMMANDS["train"]:
+        from gptlab.commands.startup import stop_signals_exit_cleanly
+
+        with stop_signals_exit_cleanly():  # also while torch is imported: a stop exits 0
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":

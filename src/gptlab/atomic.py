@@ -9,17 +9,27 @@ itself survives a power loss. Temporary files left by a killed writer are remove
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from gptlab.errors import DiskFullError
+
 TEMP_MARK = ".tmp-"
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
+def atomic_write(
+    path: str | Path, write: Callable[[IO[bytes]], None], keep_previous: str | Path | None = None
+) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place.
+
+    ``keep_previous``: the file being replaced stays under that name (write-then-rotate), so the
+    one before the newest survives whatever happens to the newest.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
@@ -28,15 +38,51 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        if keep_previous is not None and path.is_file():
+            _keep_as(path, Path(keep_previous))
         os.replace(temp, path)  # atomic on POSIX filesystems
-    except BaseException:
+    except BaseException as err:
+        full = disk_full(err, path.parent)  # measured before the partial file is removed
         temp.unlink(missing_ok=True)
+        if full:
+            free = shutil.disk_usage(path.parent).free / 2**30
+            raise DiskFullError(
+                f"cannot write {path}: no space left on its disk ({free:.1f} GiB free); the "
+                "previous file is intact: free space, or move the run (paths.log_dir) to a "
+                "larger disk and resume"
+            ) from err
         raise
     fsync_folder(path.parent)
     for stale in path.parent.glob(f".{path.name}{TEMP_MARK}*"):  # left by killed writers
         if not writer_alive(stale):  # another live process may be writing the same file
             stale.unlink(missing_ok=True)
     return path
+
+
+def disk_full(err: BaseException, folder: Path) -> bool:
+    """ENOSPC as an OSError, or torch.save's RuntimeError ("... file write failed", which does
+    not say why) while the disk has next to nothing left."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not isinstance(err, RuntimeError) or "write failed" not in str(err):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < 64 * 2**20
+    except OSError:
+        return False
+
+
+def _keep_as(path: Path, previous: Path) -> None:
+    """``previous`` becomes the current ``path`` file: a hard link (no copy, and ``path`` never goes
+    missing), or a rename on filesystems without hard links."""
+    link = previous.with_name(f".{previous.name}{TEMP_MARK}{os.getpid()}")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+        os.replace(link, previous)
+    except OSError:
+        link.unlink(missing_ok=True)
+        os.replace(path, previous)
 
 
 def writer_alive(temp: Path) -> bool:
@@ -76,8 +122,8 @@ def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2))
 
 
-def torch_save(obj: Any, path: str | Path) -> Path:
+def torch_save(obj: Any, path: str | Path, keep_previous: str | Path | None = None) -> Path:
     """``torch.save`` through :func:`atomic_write`."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f), keep_previous)

@@ -7,3 +7,7 @@ class GptlabError(Exception):
 
 class ConfigError(GptlabError, ValueError):
     """A config value that cannot work; the message names the key, e.g. ``model.emb_dim``."""
+
+
+class DiskFullError(GptlabError, OSError):
+    """A file could not be written for lack of space; the message names the file and the fix."""

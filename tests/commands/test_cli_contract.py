@@ -27,16 +27,16 @@ def snapshot(folder: Path) -> dict[str, str]:
 def workspace(tmp_path_factory, cache_dir) -> Path:
     """A finished run where train.py would put it (trained in-process: faster, same folder)."""
     root = tmp_path_factory.mktemp("contract")
-    train_run(root, root / EXISTING, cache_dir, *RUN)
+    run = train_run(root, root / EXISTING, cache_dir, *RUN)
+    (run / ".hydra").mkdir()  # what its first start through train.py also wrote
+    (run / ".hydra" / "config.yaml").write_text("the first start's config\n")
+    (run / "train.log").write_text("the first start's log\n")
     return root
 
 
 EXISTING = "logs/train/runs/existing"
-CASES = [
-    (
-        ["ckpt_path={root}/" + EXISTING + "/checkpoints/last.ckpt", "model.n_layers=2"],
-        "model.n_layers=1",
-    ),
+CASES = [  # aimed at the existing run: its record, log and checkpoints stay byte for byte
+    (["run_name=existing", "model.emb_dim=100", "model.n_heads=12"], "model.emb_dim=100"),
 ]
 
 
@@ -60,8 +60,14 @@ def test_python_m_gptlab_runs_the_same_commands(workspace):
     assert result.returncode == 2
     assert "Could not find 'model/gpt3' Available options" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    # HYDRA_FULL_ERROR=1 asks for the traceback instead of the line
-    full = run_cli(
-        "-m gptlab train", *RUN, "model.n_layers=0", cwd=workspace, env={"HYDRA_FULL_ERROR": "1"}
-    )
-    assert full.returncode != 0 and "Traceback" in full.stderr
+
+
+def test_hydra_full_error_asks_for_the_traceback_instead_of_the_line(monkeypatch, capsys):
+    from gptlab.commands.cli import _report, user_errors
+    from gptlab.errors import ConfigError
+
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(ConfigError), user_errors():  # raised on: Hydra prints the traceback
+        raise ConfigError("model.n_layers=0 must be a positive integer")
+    _report(ConfigError("model.n_layers=0"))  # returns: Hydra's own full report follows
+    assert capsys.readouterr().err == ""

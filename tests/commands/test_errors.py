@@ -90,6 +90,9 @@ CASES = [
     (["module.init_from={root}/empty_hf"], "empty_hf"),
     (["module.compile_mode=fastest"], "module.compile_mode='fastest' must be one of"),
     (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
+    (["module.attention=fast"], "module.attention='fast' must be one of ['auto', 'flash', 'cudnn'"),
+    (["module.float8=fp4"], "module.float8='fp4' must be one of [None, 'tensorwise', 'rowwise']"),
+    (["module.float8=tensorwise"], "module.float8=tensorwise needs a GPU with FP8 tensor cores"),
     (["callbacks.last_checkpoint.stop_signals=[SIGFOO]"], "'SIGFOO' is not a signal name"),
     (["paths.output_dir={root}/existing", "ckpt_path=null"], "already holds a run"),
     (["test=true", "data=tokens", "data.path={root}/shards"], "has no test split"),
@@ -154,3 +157,22 @@ def test_python_m_gptlab_names_its_commands(monkeypatch, capsys):
         main()
     assert stop.value.code == 2
     assert "commands: train, eval, generate, prepare, export" in capsys.readouterr().err
+
+
+def test_more_gpus_than_visible_are_refused_at_start(monkeypatch):
+    import torch
+
+    from gptlab.commands.train import check_device_count
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    for devices in (8, [0, 3]):
+        with pytest.raises(Exception) as refused:
+            check_device_count("auto", devices)
+        assert error_message(refused.value) == (
+            f"trainer.devices={devices} asks for more GPUs than the 2 visible on this node "
+            "(CUDA_VISIBLE_DEVICES=0,1); use trainer.devices=2 or fewer, or 'auto'"
+        )
+    check_device_count("gpu", 2)  # as many as there are: fine
+    check_device_count("auto", "auto")

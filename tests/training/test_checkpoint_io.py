@@ -53,7 +53,7 @@ def test_a_write_after_a_killed_one_removes_its_leftovers(tmp_path):
 
 
 def test_the_trainer_writes_checkpoints_atomically(compose_train):
-    _, _, trainer = build(compose_train())
+    trainer = build(compose_train()).trainer
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
 
 

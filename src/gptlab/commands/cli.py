@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from hydra.errors import HydraException, InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -68,12 +68,15 @@ def print_error(message: object) -> None:
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Print ``error: <message>`` and exit 2 for user errors; HYDRA_FULL_ERROR=1 shows the traceback."""
+def user_errors(cleanup: Callable[[], object] | None = None) -> Iterator[None]:
+    """Print ``error: <message>`` and exit 2 for user errors; HYDRA_FULL_ERROR=1 shows the traceback.
+    ``cleanup`` runs first (the train command removes a run folder its failed start created)."""
     try:
         yield
     except Exception as err:
         user_error = find_user_error(err)
+        if cleanup is not None and (user_error is not None or isinstance(err, OSError)):
+            cleanup()
         if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print_error(user_error)
@@ -135,3 +138,5 @@ def quiet_lightning_notices() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # gptlab's data modules restore the loader's position themselves (exact resume, tested)
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
+    # best and last checkpoints share checkpoints/; a resumed run finds it full, as it should
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import (
@@ -31,11 +32,13 @@ from gptlab.commands.cli import (
     quiet_lightning_notices,
     user_errors,
 )
+from gptlab.commands.run_folder import attempt_folder, discard_failed_start
+from gptlab.commands.startup import stop_signals_exit_cleanly
 from gptlab.commands.sweeps import score, write_result
 from gptlab.errors import ConfigError
 from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
 from gptlab.model.generate import sample_text
-from gptlab.training.checkpoint import check_resumable, resolve_checkpoint
+from gptlab.training.checkpoint import check_resumable, resolve_checkpoint, set_aside_unreadable
 from gptlab.training.checkpoint_io import AtomicCheckpointIO
 from gptlab.training.distributed import (
     gradient_accumulation,
@@ -48,6 +51,7 @@ from gptlab.training.distributed import (
 from gptlab.training.module import GPTModule
 from gptlab.training.numerics import NonFiniteError
 from gptlab.training.optim import OptimConfig
+from gptlab.training.preemption import stopped_by_signal
 from gptlab.training.runtime import configure_matmul, resolve_precision
 from gptlab.training.tracking import describe_run, finish_wandb, own_wandb_service
 
@@ -114,37 +118,87 @@ def check_run_settings(cfg: DictConfig) -> None:
             f"trainer.val_check_interval={interval!r} must be a number of steps >= 1, or a "
             "fraction of an epoch in (0, 1]"
         )
-    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    check_device_count(str(cfg.trainer.get("accelerator", "auto")), cfg.trainer.get("devices", 1))
+
+
+def check_device_count(accelerator: str, devices: Any) -> None:
+    """No more processes than this machine has cores (CPU) or visible GPUs: asking for more hangs
+    at start (64 CPU processes) or fails deep inside CUDA."""
     if accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()):
-        devices = cfg.trainer.get("devices", 1)
         count, cores = process_count(devices, "cpu"), os.cpu_count() or 1
         if count > cores:
             raise ConfigError(
                 f"trainer.devices={devices} would start {count} CPU processes on a machine with "
                 f"{cores} cores; use trainer.devices={cores} or fewer"
             )
+    elif accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        visible = torch.cuda.device_count()
+        wanted = process_count(devices, accelerator)
+        indices = list(devices) if isinstance(devices, (list, tuple, ListConfig)) else []
+        if wanted > visible or any(int(i) >= visible for i in indices):
+            shown = os.environ.get("CUDA_VISIBLE_DEVICES")
+            where = f" (CUDA_VISIBLE_DEVICES={shown})" if shown is not None else ""
+            raise ConfigError(
+                f"trainer.devices={devices} asks for more GPUs than the {visible} visible on this "
+                f"node{where}; use trainer.devices={visible} or fewer, or 'auto'"
+            )
 
 
-def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]:
-    """Every object of a run: the small configs are validated first, before anything heavy."""
+@dataclass
+class Checked:
+    """What :func:`preflight` validated and built: cheap objects, no weights, no data read yet."""
+
+    architecture: GPTConfig
+    optim: OptimConfig
+    datamodule: L.LightningDataModule
+    ckpt_path: str | None  # the checkpoint training resumes from (None: a fresh start)
+    accumulation: int  # micro-batches per optimizer step on each process
+
+
+def preflight(cfg: DictConfig) -> Checked:
+    """Every check that can run before a run folder is written: the settings, the architecture,
+    the optimizer, the checkpoint to resume (readable, same architecture and optimizer) and the
+    data (there, fits the vocabulary). The train command runs it before Hydra writes its record
+    (:class:`~gptlab.commands.hydra_callbacks.ExistingRunGuard`), and again when it builds."""
     check_run_settings(cfg)
     architecture = model_config(cfg.model)
     optim_config: OptimConfig = instantiate(cfg.optim)
+    ckpt_path = None
     if cfg.get("train", True):
-        checkpoint = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
-        if checkpoint:
-            check_resumable(checkpoint, architecture, optim_config.name)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the weights are drawn
+        ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
+        if ckpt_path:
+            check_resumable(ckpt_path, architecture, optim_config.name)
     datamodule: L.LightningDataModule = instantiate(cfg.data)
-    module: GPTModule = instantiate(cfg.module, model=architecture, optim=optim_config)
+    if hasattr(datamodule, "check"):
+        datamodule.check()
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    configure_matmul(accelerator)
     devices, num_nodes = cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1)
     accumulation = gradient_accumulation(
         getattr(datamodule, "global_batch_size", None),
         datamodule.batch_size,
         process_count(devices, accelerator) * num_nodes,
     )
+    return Checked(architecture, optim_config, datamodule, ckpt_path, accumulation)
+
+
+@dataclass
+class Built:
+    module: GPTModule
+    datamodule: L.LightningDataModule
+    trainer: L.Trainer
+    ckpt_path: str | None  # the checkpoint training resumes from (None: a fresh start)
+
+
+def build(cfg: DictConfig) -> Built:
+    """Every object of a run: the small configs are validated first, before anything heavy."""
+    checked = preflight(cfg)
+    datamodule = checked.datamodule
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the weights are drawn
+    module: GPTModule = instantiate(cfg.module, model=checked.architecture, optim=checked.optim)
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    configure_matmul(accelerator)
+    devices, num_nodes = cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1)
+    accumulation = checked.accumulation
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         precision=resolve_precision(cfg.trainer.get("precision"), accelerator),
@@ -154,7 +208,7 @@ def build(cfg: DictConfig) -> tuple[GPTModule, L.LightningDataModule, L.Trainer]
         plugins=trainer_plugins(cfg.trainer.get("plugins")),
         **({"accumulate_grad_batches": accumulation} if accumulation > 1 else {}),
     )
-    return module, datamodule, trainer
+    return Built(module, datamodule, trainer, checked.ckpt_path)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -172,11 +226,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _fit(cfg: DictConfig) -> dict[str, float]:
-    module, datamodule, trainer = build(cfg)  # validates first: errors come before any output
+    built = build(cfg)  # validates first: errors come before any output
+    module, datamodule, trainer = built.module, built.datamodule, built.trainer
     if cfg.get("print_config") and rank_zero_only.rank == 0:
         from gptlab.commands.config_tree import print_config
 
-        print_config(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
+        print_config(cfg, attempt_folder(Path(cfg.paths.output_dir)) / "config_tree.log")
     n_parameters = module.model.num_parameters()
     rank_zero_only(log.info)(model_summary(module.model_config, n_parameters))
     if trainer.loggers:
@@ -184,7 +239,9 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         describe_run(trainer.loggers, config, n_parameters, Path(cfg.paths.root_dir))
 
     if cfg.get("train", True):
-        ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
+        ckpt_path = built.ckpt_path
+        if ckpt_path:
+            set_aside_unreadable(ckpt_path)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         last = OmegaConf.select(cfg, "callbacks.last_checkpoint.dirpath")
         module.check_finished_cleanly(last)
@@ -215,10 +272,6 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         )
         print(f"\nSample from the trained model:\n{text}\n", flush=True)
     return metrics
-
-
-def stopped_by_signal(trainer: L.Trainer) -> bool:
-    return any(getattr(c, "stopped_by_signal", False) for c in trainer.callbacks)
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
@@ -289,14 +342,15 @@ def hydra_main(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return run_and_record(cfg, run_dir, sweep=True)
-    with user_errors():
+    with user_errors(cleanup=discard_failed_start):  # a start that failed leaves nothing behind
         return run_and_record(cfg, run_dir, sweep=False)
 
 
 def main() -> None:
-    own_wandb_service()
-    one_line_config_errors()
-    hydra_main()
+    with stop_signals_exit_cleanly():  # a stop signal before training: exit 0, nothing written
+        own_wandb_service()
+        one_line_config_errors()
+        hydra_main()
 
 
 if __name__ == "__main__":

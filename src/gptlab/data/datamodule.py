@@ -80,6 +80,10 @@ class TokenDataModule(L.LightningDataModule):
         """{"train": tokens, "val": tokens}."""
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Cheap checks that the data is there and fits, made before a run writes anything (the
+        train command calls it before Hydra writes into the run folder)."""
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -219,7 +223,21 @@ class ShardDataModule(TokenDataModule):
 
             prepare_corpus(self.source, self.path, **self.prepare_options)
 
+    def check(self) -> None:
+        """The folder, its manifest's vocabulary and every shard's header: milliseconds. (The id
+        scan of manifest-less shards waits for ``setup``: it reads every token.)"""
+        if self.source and read_manifest(self.path) is None and self.auto_prepare:
+            return  # prepared when the run starts
+        self._open_splits()
+
     def load_splits(self) -> dict[str, TokenSource]:
+        splits = self._open_splits()
+        if self.vocab_size is not None and read_manifest(self.path) is None:
+            for tokens in splits.values():  # no manifest (llm.c's shards): look at the ids once
+                check_token_ids(tokens, self.vocab_size)
+        return splits
+
+    def _open_splits(self) -> dict[str, ShardedTokens]:
         if self.source and read_manifest(self.path) is None:
             where = self.source.get("name") or self.source.get("url") or self.source.get("path")
             raise ShardError(
@@ -231,8 +249,5 @@ class ShardDataModule(TokenDataModule):
         splits = {s: ShardedTokens.open(split_paths(self.path, s)) for s in ("train", "val")}
         if has_split(self.path, "test"):
             splits["test"] = ShardedTokens.open(split_paths(self.path, "test"))
-        if self.vocab_size is not None and read_manifest(self.path) is None:
-            for tokens in splits.values():  # no manifest (llm.c's shards): look at the ids once
-                check_token_ids(tokens, self.vocab_size)
         return splits
 

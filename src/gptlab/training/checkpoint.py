@@ -8,6 +8,7 @@ writes), one architecture check (:func:`check_compatible`), one way to build the
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ import torch
 
 from gptlab.errors import GptlabError
 from gptlab.model import ARCHITECTURE_KEYS, GPT, GPTConfig
+
+log = logging.getLogger(__name__)
+
+LAST, PREVIOUS = "last.ckpt", "previous.ckpt"  # a run's checkpoints/ folder: newest, one before
 
 
 class CheckpointError(GptlabError):
@@ -87,6 +92,25 @@ def model_from_checkpoint(path: str | Path, key: str = "ckpt_path") -> GPT:
     return model.eval()
 
 
+def load_model(ckpt_path: str | None = None, init_from: str | None = None) -> GPT:
+    """A GPT in eval mode from exactly one of a gptlab checkpoint (``ckpt_path``) or Hugging Face
+    weights (``init_from``: a folder, or a Hub name when online), for the commands that read one."""
+    if bool(ckpt_path) == bool(init_from):
+        from gptlab.errors import ConfigError
+
+        raise ConfigError(
+            "set exactly one of ckpt_path=<gptlab .ckpt> or init_from=<Hugging Face folder>"
+        )
+    if ckpt_path:
+        return model_from_checkpoint(ckpt_path)
+    from gptlab.interop.hf import load_hf
+
+    config, state = load_hf(init_from)
+    model = GPT(config)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def load_weights_into(model: GPT, state: dict[str, torch.Tensor], source: str) -> None:
     """Copy ``state`` into ``model`` (initial weights), naming the first tensor whose shape differs.
     Rows may differ: a shorter context uses the first position rows; padded vocabulary rows keep
@@ -122,16 +146,52 @@ def initial_weights(source: str, config: GPTConfig) -> dict[str, torch.Tensor]:
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """``last`` -> this run folder's last.ckpt when there is one (else None: start fresh).
+    """``last`` -> the newest checkpoint of this run folder that loads (None: start fresh).
 
     A fresh start (``null``) in a folder that already holds a last.ckpt is refused: it would
     overwrite that run's checkpoints.
     """
-    last = run_dir / "checkpoints" / "last.ckpt"
     if ckpt_path == "last":
-        return str(last) if last.is_file() else None
+        return newest_loadable(run_dir / "checkpoints")
     refuse_fresh_start_over(run_dir, ckpt_path)
     return ckpt_path
+
+
+_warned: set[Path] = set()
+
+
+def newest_loadable(folder: Path) -> str | None:
+    """``last.ckpt``, or ``previous.ckpt`` (with a warning) when last.ckpt does not load; None when
+    the folder holds neither. When none of them loads, say how to start over."""
+    found = [folder / name for name in (LAST, PREVIOUS) if (folder / name).is_file()]
+    unreadable: list[tuple[Path, str]] = []
+    for path in found:
+        try:
+            read_checkpoint(path)
+        except CheckpointError as err:
+            unreadable.append((path, type(err.__cause__).__name__))
+            continue
+        if unreadable and path not in _warned:
+            _warned.add(path)
+            bad, why = unreadable[0]
+            log.warning("%s does not load (%s); resuming from %s instead", bad, why, path.name)
+        return str(path)
+    if not unreadable:
+        return None
+    names = ", ".join(f"{p.name} ({why})" for p, why in unreadable)
+    raise CheckpointError(
+        f"no checkpoint of {folder.parent} loads: {names}; start over under a new name "
+        f"(run_name=<new name>), or move {folder.parent} away first"
+    )
+
+
+def set_aside_unreadable(resumed_from: str | Path) -> None:
+    """Resuming from ``previous.ckpt``: rename the unreadable ``last.ckpt`` beside it to
+    ``last.ckpt.unreadable``, so the next save does not rotate it over the good one."""
+    resumed_from = Path(resumed_from)
+    last = resumed_from.with_name(LAST)
+    if resumed_from.name == PREVIOUS and last.is_file():
+        last.replace(last.with_name(f"{LAST}.unreadable"))
 
 
 def refuse_fresh_start_over(run_dir: Path, ckpt_path: str | None) -> None:

@@ -6,6 +6,9 @@ filesystem (node-local /tmp, checkpoints on a cluster's shared disk) the move is
 final name, and a kill during it leaves a truncated checkpoint. Here the temporary file sits beside
 the target, is flushed to disk, then renamed over it.
 
+Rotated: ``last.ckpt`` is written beside the one it replaces, which stays as ``previous.ckpt``; a
+resume falls back to it when ``last.ckpt`` does not load (:mod:`gptlab.training.checkpoint`).
+
 In the background: training waits only for a copy of the state into (pinned) host memory, then a
 thread serialises and writes it. Saving GPT-2 124M's 1.4 GB takes ~1.8 s on an H200 machine; the
 copy is a fraction of that (docs/benchmarks.md).
@@ -22,6 +25,7 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from gptlab.atomic import torch_save as atomic_save
+from gptlab.training.checkpoint import LAST, PREVIOUS
 
 
 def host_snapshot(obj: Any) -> Any:
@@ -58,12 +62,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     written by a background thread from a host snapshot when ``background``.
 
     One write at a time, in order; a failed write raises at the next save or at teardown; a file
-    is removed (best-k rotation) only after the pending write has finished.
+    is removed (best-k rotation) only after the pending write has finished. A file named in
+    ``keep_previous`` keeps its predecessor as ``previous.ckpt``.
     """
 
-    def __init__(self, background: bool = True) -> None:
+    def __init__(self, background: bool = True, keep_previous: tuple[str, ...] = (LAST,)) -> None:
         super().__init__()
         self.background = background
+        self.keep_previous = keep_previous
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
 
@@ -73,12 +79,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self.wait()
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        previous = path.with_name(PREVIOUS) if path.name in self.keep_previous else None
         if not self.background:
-            return atomic_save(checkpoint, path)
+            atomic_save(checkpoint, path, previous)
+            return
         snapshot = host_snapshot(checkpoint)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
-        self._pending = self._executor.submit(atomic_save, snapshot, path)
+        self._pending = self._executor.submit(atomic_save, snapshot, path, previous)
 
     def remove_checkpoint(self, path: str | Path) -> None:
         self.wait()  # never delete a checkpoint before its successor is on disk

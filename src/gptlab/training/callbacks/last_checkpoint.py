@@ -22,7 +22,7 @@ class LastCheckpoint(L.Callback):
     ``stop_signals`` signal (SLURM's warning before a time limit or preemption).
 
     On such a signal the run finishes its current step, saves ``last.ckpt`` and stops cleanly (exit
-    code 0); for ``requeue_signals`` inside a SLURM job it also runs ``scontrol requeue``, and the
+    code 0), without the validation, sample or test that end a finished run; for ``requeue_signals`` inside a SLURM job it also runs ``scontrol requeue``, and the
     job's next start resumes from ``last.ckpt`` (``ckpt_path=last``). With several processes the
     ranks agree on stopping every ``check_every_n_steps`` steps (one tiny all-reduce); a single
     process checks every step for free. Writes go through the Trainer's checkpoint IO, which
@@ -75,6 +75,9 @@ class LastCheckpoint(L.Callback):
         self.save(trainer)
         self.stopped_by_signal = True
         trainer.should_stop = True
+        # Lightning validates when a run stops early; SLURM's grace period may not hold a whole
+        # validation pass (and the job may be killed in it), so the way out is step, save, exit
+        trainer.limit_val_batches = 0
         log.warning("stopped on a signal at step %d; %s saved", step, self.last_model_path)
         if requeue and trainer.is_global_zero:
             requeue_slurm_job()

@@ -10,6 +10,7 @@ import torch
 from gptlab.model.generate import sample_text
 from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
 from gptlab.training.distributed import weights_are_sharded
+from gptlab.training.preemption import stopped_by_signal
 from gptlab.training.steps import OptimizerSteps
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class TextSamples(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The final model's samples too, so that a short run's table is not empty."""
         sampled = self.rows and self.rows[-1][0] == trainer.global_step
+        if stopped_by_signal(trainer):  # the job is about to be killed: only the checkpoint counts
+            return
         if self.every_n_steps and trainer.global_step and not sampled:
             self.sample(trainer, pl_module)
 
