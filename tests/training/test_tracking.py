@@ -74,6 +74,11 @@ def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(tm
     assert first["id"] == second["id"]
     steps = [row["trainer/global_step"] for row in second["history"] if "train/loss" in row]
     assert min(steps) >= 10  # the resumed part only
+    # one history: the second part's W&B steps go on from the first's (W&B alone restarts at 0)
+    first_steps = [row["_step"] for row in first["history"]]
+    second_steps = [row["_step"] for row in second["history"]]
+    assert first_steps == list(range(len(first_steps)))
+    assert second_steps == list(range(len(first_steps), len(first_steps) + len(second_steps)))
 
 
 @pytest.mark.slow
@@ -87,6 +92,55 @@ def test_each_job_of_a_multirun_is_a_run_of_its_own_and_a_failed_one_says_so(tmp
     assert len({r["id"] for r in runs.values()}) == 2
     assert runs["model.vocab_size=50257"]["exit_code"] == 0
     assert runs["model.vocab_size=100"]["exit_code"] == 1  # shown as failed in W&B
+
+
+def test_credentials_without_a_reachable_server_mean_offline_within_seconds(monkeypatch):
+    """A compute node with a W&B key and no route out: offline after the connection timeout, not
+    online with minutes of W&B retries and a traceback."""
+    import socket
+    import time
+
+    from gptlab.training import tracking
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+
+    def unreachable(address, timeout):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    assert tracking.choose_mode(5.0) == (
+        "offline",
+        "https://wandb.example.org cannot be reached within 5 s",
+    )
+
+    def hangs(address, timeout):  # packets dropped: no answer at all
+        time.sleep(30)
+        raise TimeoutError
+
+    monkeypatch.setattr(socket, "create_connection", hangs)
+    started = time.monotonic()
+    assert tracking.choose_mode(0.3)[0] == "offline"
+    assert time.monotonic() - started < 5
+
+    class Connection:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout: Connection())
+    assert tracking.choose_mode(5.0) == ("online", None)
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # the user's choice wins
+    assert tracking.choose_mode(5.0) == ("disabled", None)
+
+
+def test_the_sync_hint_quotes_folders_with_spaces():
+    from gptlab.training.tracking import sync_command
+
+    assert sync_command(Path("/runs/my run")) == "wandb sync '/runs/my run/wandb'/offline-run-*"
 
 
 def test_peak_flops_per_card_and_unknown_cards():

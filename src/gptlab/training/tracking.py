@@ -4,8 +4,13 @@
   saying once where the run is and the ``wandb sync`` command that uploads it; WANDB_MODE wins;
 - name, group and tags from the config and Hydra: a sweep's jobs share a group named after the
   sweep folder, each job is named by its overrides;
+- online needs the server too: credentials without a route to it (a cluster's compute node) give
+  an offline run after a connection attempt of a few seconds, not minutes of W&B's retries;
 - the run id is kept in the run folder, so a resumed run (``ckpt_path=last``) continues the same
-  W&B run; every run is finished, with exit code 1 when it failed.
+  W&B run; every run is finished, with exit code 1 when it failed;
+- a resumed offline run continues the history where the previous start left it (W&B itself
+  cannot resume offline runs: its step would restart at 0), so ``wandb sync`` of all the run's
+  offline folders uploads one history.
 """
 
 from __future__ import annotations
@@ -14,14 +19,22 @@ import logging
 import netrc
 import os
 import secrets
+import shlex
+import socket
 import subprocess
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 ID_FILE = "wandb_id.txt"
+STEP_FILE = "wandb_step.txt"  # the W&B history step the next logged row gets
+DEFAULT_SERVER = "https://api.wandb.ai"
 
 
 def wandb_logged_in() -> bool:
@@ -32,6 +45,75 @@ def wandb_logged_in() -> bool:
         return netrc.netrc().authenticators("api.wandb.ai") is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
+
+
+def wandb_server() -> str:
+    return os.environ.get("WANDB_BASE_URL") or DEFAULT_SERVER
+
+
+def server_reachable(url: str, timeout_s: float) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout_s`` (name lookup
+    included: it runs in a thread that is abandoned when the time is up)."""
+    parsed = urlparse(url)
+    host = parsed.hostname or url
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    reached: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                reached.append(True)
+        except Exception:  # unreachable, refused, no such host, timed out: all "offline"
+            reached.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True, name="wandb-reachable")
+    thread.start()
+    thread.join(timeout_s)
+    return bool(reached and reached[0])
+
+
+def choose_mode(timeout_s: float) -> tuple[str, str | None]:
+    """(mode, why offline): WANDB_MODE wins; online with credentials and a reachable server."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"], None
+    if not wandb_logged_in():
+        return "offline", "no credentials here"
+    server = wandb_server()
+    if not server_reachable(server, timeout_s):
+        return "offline", f"{server} cannot be reached within {timeout_s:g} s"
+    return "online", None
+
+
+class ContinuedWandbLogger(WandbLogger):
+    """Lightning's WandbLogger, logging each row at an explicit W&B step that continues across
+    starts of the run (kept in ``wandb_step.txt`` beside ``wandb_id.txt``). Online, W&B's resume
+    gives the same steps; offline, W&B would restart at step 0 and the synced parts would
+    overwrite each other."""
+
+    def __init__(self, *args: Any, step_file: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._step_file = step_file
+        self._next_step: int | None = None
+
+    def _first_step(self) -> int:
+        try:
+            saved = int(self._step_file.read_text().strip())
+        except (OSError, ValueError):
+            saved = 0
+        return max(saved, int(getattr(self.experiment, "step", 0) or 0))
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self._next_step is None:
+            self._next_step = self._first_step()
+        row = dict(metrics)
+        if self._prefix:
+            row = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in row.items()}
+        if step is not None:
+            row["trainer/global_step"] = step
+        self.experiment.log(row, step=self._next_step)
+        self._next_step += 1
+        self._step_file.write_text(str(self._next_step))
 
 
 def _hydra_name_and_group() -> tuple[str | None, str | None]:
@@ -84,14 +166,15 @@ def wandb_logger(
     tags: list[str] | None = None,
     log_model: bool | str = False,
     mode: str | None = None,
-):
+    connect_timeout_s: float = 5.0,
+) -> ContinuedWandbLogger:
     """Lightning's WandbLogger, set up as the module docstring says."""
-    from lightning.pytorch.loggers import WandbLogger
-
     folder = Path(save_dir)
     auto_name, auto_group = _hydra_name_and_group()
-    mode = mode or os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
-    logger = WandbLogger(
+    why_offline = None
+    if not mode:
+        mode, why_offline = choose_mode(connect_timeout_s)
+    logger = ContinuedWandbLogger(
         save_dir=str(folder),
         project=project,
         entity=entity,
@@ -102,15 +185,22 @@ def wandb_logger(
         resume="allow",
         log_model=log_model,
         mode=mode,
+        step_file=folder / STEP_FILE,
     )
     if mode == "offline":
         rank_zero_only(log.info)(
-            "W&B is offline (no credentials here): the run is saved under %s/wandb; upload it later with: "
-            "wandb sync %s/wandb/offline-run-*",
-            folder,
-            folder,
+            "W&B is offline (%s): the run is saved under %s; upload it later with: %s",
+            why_offline or "logger.wandb.mode=offline",
+            folder / "wandb",
+            sync_command(folder),
         )
     return logger
+
+
+def sync_command(folder: Path) -> str:
+    """The ``wandb sync`` line for a run folder: every offline part of the run, oldest first
+    (a resumed run has one per start; W&B syncs the parts of one run in order of start time)."""
+    return f"wandb sync {shlex.quote(str(folder / 'wandb'))}/offline-run-*"
 
 
 def git_commit(root: Path) -> str:
