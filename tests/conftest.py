@@ -118,3 +118,61 @@ def compose_train(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
         return compose_run(tmp_path, tmp_path / "run", cache_dir, *base)
 
     return _compose
+
+
+# a few hand-made HellaSwag examples in the original file format (hellaswag_val.jsonl)
+HELLASWAG_EXAMPLES = [
+    {
+        "ind": 0,
+        "activity_label": "Cooking",
+        "ctx_a": "A man stands in a kitchen.",
+        "ctx_b": "he",
+        "ctx": "A man stands in a kitchen. he",
+        "endings": [
+            "cracks two eggs into a bowl and whisks them.",
+            "swims across the kitchen floor.",
+            "is a kitchen.",
+            "flies the pan to the moon and back.",
+        ],
+        "label": 0,
+        "split": "val",
+        "split_type": "indomain",
+        "source_id": "hand-made",
+    },
+    {
+        "ind": 1,
+        "ctx": "The function returns a list of names. The caller",
+        "endings": [
+            "sorts the list and prints each name.",
+            "the the the the.",
+            "import import return def class.",
+            "is purple yesterday.",
+        ],
+        "label": 0,
+    },
+    {
+        "ind": 2,
+        "ctx": "She opens the door and",
+        "endings": ["walks in.", "door door.", "the opens.", "in and and and it."],
+        "label": 0,
+    },
+    {
+        "ind": 3,
+        "ctx": "To install the package, run",
+        "endings": ["banana.", "pip install package.", "seven.", "the the."],
+        "label": 1,
+    },
+    {
+        "ind": 4,
+        "ctx": "Python is a programming language. It",
+        "endings": ["is.", "a.", "ran.", "is widely used for scripting and data analysis."],
+        "label": 3,
+    },
+]
+
+
+def write_hellaswag(path: Path) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(example) + "\n" for example in HELLASWAG_EXAMPLES))
+    return path

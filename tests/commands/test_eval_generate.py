@@ -57,6 +57,7 @@ def test_eval_reports_loss_and_perplexity_on_either_split(checkpoint, tmp_path, 
     test = evaluate(config("eval", *common, "split=test"))
     assert 0 < val["val/loss"] < 11 and 0 < test["test/loss"] < 11
     assert val["val/ppl"] == pytest.approx(2.718281828 ** val["val/loss"], rel=1e-3)
+    assert 0 < val["val/bpb"] < val["val/loss"]  # GPT-2 tokens hold > 1.44 bytes on average
     with pytest.raises(GptlabError, match="ckpt_path=missing.ckpt does not exist"):
         evaluate(config("eval", "ckpt_path=missing.ckpt"))
 

@@ -51,16 +51,13 @@ def read_rows(folder: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_grid_sweep_runs_every_job_and_writes_a_sorted_table(tmp_path):
-    # a grid over two architecture switches, through the joblib launcher (two jobs at a time)
+    # a grid over an architecture switch, through the joblib launcher (two jobs at a time)
     folder = sweep(
-        tmp_path,
-        "hydra/launcher=local_parallel",
-        "model.mlp=gelu,swiglu",
-        "model.pos_emb=learned,rope",
+        tmp_path, "hydra/launcher=local_parallel", "model.mlp=gelu,swiglu", "model.pos_emb=rope"
     )
     rows = read_rows(folder)
-    assert len(rows) == 4
-    assert sorted(r["job"] for r in rows) == ["0", "1", "2", "3"]
+    assert len(rows) == 2
+    assert sorted(r["job"] for r in rows) == ["0", "1"]
     values = [float(r["val/loss"]) for r in rows]
     assert values == sorted(values)
     for row in rows:
@@ -71,13 +68,11 @@ def test_grid_sweep_runs_every_job_and_writes_a_sorted_table(tmp_path):
         result = json.loads((Path(row["run_dir"]) / "result.json").read_text())
         assert result["value"] == float(row["val/loss"])
     assert sorted(r["overrides"].split()[-2:] for r in rows) == [
-        ["model.mlp=gelu", "model.pos_emb=learned"],
         ["model.mlp=gelu", "model.pos_emb=rope"],
-        ["model.mlp=swiglu", "model.pos_emb=learned"],
         ["model.mlp=swiglu", "model.pos_emb=rope"],
     ]
     table = (folder / "results.md").read_text()
-    assert "model.mlp=swiglu model.pos_emb=rope" in table
+    assert "model.mlp=swiglu" in table
     # the command rebuilds the same table
     (folder / "results.md").unlink()
     assert main([str(folder)]) == 0

@@ -1,32 +1,42 @@
-"""Evaluation: ``python eval.py ckpt_path=<.ckpt> [data=...] [split=val|test]`` -> loss, perplexity.
+"""Evaluation: ``python eval.py ckpt_path=<.ckpt> | init_from=<Hugging Face folder> [task=...]``
 
-The architecture comes from the checkpoint; the data windows use its context length.
+``task=loss`` (default): loss, perplexity and bits per byte on the data's ``split`` (val or test),
+in windows of the model's context length. ``task=hellaswag``: HellaSwag acc_norm and acc
+(:mod:`gptlab.evaluation.hellaswag`), the numbers llm.c reports.
 """
 
 from __future__ import annotations
 
 import hydra
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, quiet_lightning_notices, user_errors
 from gptlab.errors import ConfigError
-from gptlab.training.checkpoint import model_state, read_checkpoint, saved_config
+from gptlab.evaluation import hellaswag
+from gptlab.training.checkpoint import load_model
 from gptlab.training.module import GPTModule
 from gptlab.training.runtime import resolve_precision
 
+TASKS = ("loss", "hellaswag")
+
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """The metrics of ``cfg.task`` for the model of ``ckpt_path`` or ``init_from``."""
+    if cfg.task not in TASKS:
+        raise ConfigError(f"task={cfg.task!r} must be one of {list(TASKS)}")
     if cfg.split not in ("val", "test"):
         raise ConfigError(f"split={cfg.split!r} must be val or test")
     quiet_lightning_notices()
-    checkpoint = read_checkpoint(cfg.ckpt_path)
-    architecture = saved_config(checkpoint)
+    model = load_model(cfg.get("ckpt_path"), cfg.get("init_from"))
+    if cfg.task == "hellaswag":
+        return evaluate_hellaswag(cfg, model)
     with open_dict(cfg):  # the data config reads the model's context length and vocabulary
-        cfg.model = {"_target_": "gptlab.model.GPTConfig", **architecture.to_dict()}
-    module = GPTModule(architecture)
-    module.model.load_state_dict(model_state(checkpoint))
+        cfg.model = {"_target_": "gptlab.model.GPTConfig", **model.cfg.to_dict()}
+    module = GPTModule(model.cfg)
+    module.model.load_state_dict(model.state_dict())
     datamodule = instantiate(cfg.data)
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     trainer = instantiate(
@@ -42,13 +52,48 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return {k: float(v) for k, v in results.items()}
 
 
+def evaluate_hellaswag(cfg: DictConfig, model: torch.nn.Module) -> dict[str, float]:
+    options = cfg.hellaswag
+    examples = hellaswag.load_examples(options.path, options.limit)
+    on_gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator", "auto") != "cpu"
+    device = torch.device("cuda" if on_gpu else "cpu")
+    precision = resolve_precision(cfg.trainer.get("precision"), "gpu" if on_gpu else "cpu")
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(precision))
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    counts, seconds = hellaswag.evaluate(
+        model.to(device), examples, batch_size=options.batch_size, autocast=autocast
+    )
+    return {
+        "hellaswag/acc_norm": counts.acc_norm,
+        "hellaswag/acc": counts.acc,
+        "hellaswag/examples": float(counts.total),
+        "hellaswag/seconds": seconds,
+    }
+
+
+def report(cfg: DictConfig, metrics: dict[str, float]) -> str:
+    if cfg.task == "hellaswag":
+        return (
+            f"hellaswag acc_norm={metrics['hellaswag/acc_norm']:.4f} "
+            f"acc={metrics['hellaswag/acc']:.4f} ({int(metrics['hellaswag/examples'])} examples, "
+            f"{metrics['hellaswag/seconds']:.1f} s)"
+        )
+    split = cfg.split
+    return (
+        f"{split}/loss={metrics[f'{split}/loss']:.4f} {split}/ppl={metrics[f'{split}/ppl']:.2f} "
+        f"{split}/bpb={metrics[f'{split}/bpb']:.4f}"
+    )
+
+
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="eval")
 def hydra_main(cfg: DictConfig) -> float:
     with user_errors():
         metrics = evaluate(cfg)
-    loss, ppl = metrics[f"{cfg.split}/loss"], metrics[f"{cfg.split}/ppl"]
-    print(f"{cfg.split}/loss={loss:.4f} {cfg.split}/ppl={ppl:.2f}")
-    return loss
+    print(report(cfg, metrics))
+    return metrics.get("hellaswag/acc_norm", metrics.get(f"{cfg.split}/loss", float("nan")))
 
 
 def main() -> None:

@@ -13,23 +13,8 @@ from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, user_errors
 from gptlab.data.tokenizer import EOT_ID, decode, encode
 from gptlab.errors import ConfigError
-from gptlab.interop.hf import load_hf
-from gptlab.model import GPT
 from gptlab.model.generate import generate
-from gptlab.training.checkpoint import model_from_checkpoint
-
-
-def load_model(cfg: DictConfig) -> GPT:
-    if bool(cfg.ckpt_path) == bool(cfg.init_from):
-        raise ConfigError(
-            "set exactly one of ckpt_path=<gptlab .ckpt> or init_from=<Hugging Face folder>"
-        )
-    if cfg.ckpt_path:
-        return model_from_checkpoint(cfg.ckpt_path)
-    config, state = load_hf(cfg.init_from)
-    model = GPT(config)
-    model.load_state_dict(state)
-    return model.eval()
+from gptlab.training.checkpoint import load_model
 
 
 class TextStream:
@@ -73,7 +58,7 @@ def run_generation(cfg: DictConfig) -> list[str]:
     device = (
         cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
-    model = load_model(cfg).to(device)
+    model = load_model(cfg.ckpt_path, cfg.init_from).to(device)
     prompt_ids = encode(cfg.prompt)
     ids = prompt_ids or [EOT_ID]
     context = model.cfg.context_length

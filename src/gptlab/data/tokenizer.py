@@ -84,3 +84,13 @@ def encode(text: str) -> list[int]:
 
 def decode(ids: list[int]) -> str:
     return gpt2_encoding().decode(ids)
+
+
+@functools.cache
+def token_byte_lengths() -> tuple[int, ...]:
+    """UTF-8 bytes of the text of each GPT-2 token id, for bits per byte. The end-of-text token
+    separates documents and is no text: 0 bytes (its loss still counts, as any other token's)."""
+    encoding = gpt2_encoding()
+    return tuple(
+        0 if i == EOT_ID else len(encoding.decode_single_token_bytes(i)) for i in range(VOCAB_SIZE)
+    )

@@ -46,13 +46,15 @@ def generate(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     on_token: Callable[[torch.Tensor], None] | None = None,
+    stop: Callable[[torch.Tensor], bool] | None = None,
 ) -> torch.Tensor:
     """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (batch, seq).
 
     The prompt is cropped to the model's context. With ``use_cache`` each step feeds only the new
     token; once the context is full the cache is rebuilt from the last context_length tokens at
     every step (learned positions cannot slide), which gives what recomputing would. Stops once every
-    row has produced ``stop_token``; ``on_token`` receives each new column (for streaming).
+    row has produced ``stop_token``, or when ``stop(idx)`` says so (e.g. a stop string appeared);
+    ``on_token`` receives each new column (for streaming).
     """
     context = model.cfg.context_length
     idx = idx[:, -context:]
@@ -79,6 +81,8 @@ def generate(
         if on_token is not None:
             on_token(token)
         if stop_token is not None and bool(done.all()):
+            break
+        if stop is not None and stop(idx):
             break
     return idx
 

@@ -1,6 +1,8 @@
-"""Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress, a target loss."""
+"""Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress, a target
+loss, HellaSwag."""
 
 from gptlab.training.callbacks.best_checkpoint import BestCheckpoint
+from gptlab.training.callbacks.hellaswag import HellaSwag
 from gptlab.training.callbacks.last_checkpoint import LastCheckpoint
 from gptlab.training.callbacks.progress import StepProgressBar
 from gptlab.training.callbacks.samples import TextSamples
@@ -9,6 +11,7 @@ from gptlab.training.callbacks.throughput import ThroughputMonitor, peak_flops
 
 __all__ = [
     "BestCheckpoint",
+    "HellaSwag",
     "LastCheckpoint",
     "StepProgressBar",
     "TargetLoss",
