@@ -1,5 +1,5 @@
-"""GPU-only checks (skipped without CUDA): no host sync inside training steps, and the on-device
-skip of non-finite steps by fused AdamW."""
+"""GPU-only checks (skipped without CUDA): no host sync inside training steps, logging steps
+included, and the on-device skip of non-finite steps by fused AdamW."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 
+from conftest import read_metrics
 from gptlab.commands.train import train
 from gptlab.training.numerics import skip_update
 
@@ -28,8 +29,7 @@ GPU = [
 
 
 class SyncWatch(L.Callback):
-    """CUDA's sync debug mode (warn) from the start of step ``first`` to the start of ``last``:
-    the steps in between are neither logging nor checkpoint steps."""
+    """CUDA's sync debug mode (warn) from the start of step ``first`` to the start of ``last``."""
 
     def __init__(self, first: int, last: int) -> None:
         self.first, self.last = first, last
@@ -41,12 +41,15 @@ class SyncWatch(L.Callback):
             torch.cuda.set_sync_debug_mode("default")
 
 
-def test_training_steps_do_not_wait_for_the_gpu(compose_train):
+def test_training_steps_do_not_wait_for_the_gpu(compose_train, tmp_path):
+    """Steps 2 to 21 hold logging steps 10 and 20 (loss, gradient norm, tokens/s, memory): the
+    values reach the host through pinned copies and CUDA events, never a sync."""
     cfg = compose_train(
         *GPU,
+        "trainer.max_steps=24",
         "+callbacks.sync_watch._target_=test_gpu.SyncWatch",
         "+callbacks.sync_watch.first=2",
-        "+callbacks.sync_watch.last=8",
+        "+callbacks.sync_watch.last=22",
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -54,6 +57,11 @@ def test_training_steps_do_not_wait_for_the_gpu(compose_train):
     torch.cuda.set_sync_debug_mode("default")
     syncs = [str(w.message) for w in caught if "called a synchronizing" in str(w.message)]
     assert not syncs, syncs[:3]
+    rows = read_metrics(tmp_path / "run")
+    losses = {int(r["step"]) + 1: float(r["train/loss"]) for r in rows if r.get("train/loss")}
+    assert sorted(losses) == [10, 20]  # each under its own step, the last one at the end
+    rates = {int(r["step"]) + 1 for r in rows if r.get("perf/tokens_per_s")}
+    assert rates == {20}  # the window from step 10 to 20
 
 
 def test_fused_adamw_skips_a_nonfinite_step_on_the_device():

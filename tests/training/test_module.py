@@ -50,16 +50,14 @@ def test_gradient_clipping_bounds_the_global_norm():
     module.trainer = SimpleNamespace(
         strategy=SimpleNamespace(model=module), precision="32-true", global_step=0
     )
-    logged = {}
-    module.log = lambda name, value, **kwargs: logged.update({name: value})
     x = torch.randint(0, 97, (2, 16))
     (module.model(x, x) * 1000).backward()
     optimizer = torch.optim.AdamW(module.parameters())
     module.configure_gradient_clipping(
         optimizer, gradient_clip_val=0.5, gradient_clip_algorithm="norm"
     )
-    assert logged["train/grad_norm"] > 0.5  # the norm before clipping
-    assert logged["train/skipped_steps"] == 0
+    assert module._step_norm > 0.5  # the norm before clipping, logged at the logging step
+    assert module.skipped_steps == 0
     norm = torch.linalg.vector_norm(
         torch.stack([p.grad.norm() for p in module.parameters() if p.grad is not None])
     )
@@ -85,3 +83,41 @@ def test_compile_setting_is_checked():
         GPTModule(model=TINY, compile="yes")
     with pytest.raises(ConfigError, match="module.compile_mode='fastest' must be one of"):
         GPTModule(model=TINY, compile_mode="fastest")
+
+
+def test_validation_bits_per_byte_equal_a_hand_computation():
+    """val/bpb = the summed loss in bits over the UTF-8 bytes of the predicted tokens."""
+    import math
+
+    import lightning as L
+    import torch.nn.functional as F
+
+    from gptlab.data.tokenizer import EOT_ID, encode, gpt2_encoding
+    from gptlab.model import GPTConfig
+
+    text = "Bits per byte: naïve café — 日本語 text.<|endoftext|>Another document, short."
+    ids = torch.tensor(encode(text) * 3)
+    windows = ids[: 2 * 16 + 1]
+    batches = [(windows[i : i + 16][None], windows[i + 1 : i + 17][None]) for i in (0, 16)]
+    torch.manual_seed(0)
+    module = GPTModule(
+        GPTConfig(vocab_size=50257, context_length=16, emb_dim=32, n_heads=2, n_layers=1)
+    )
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)  # fmt: skip
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    (metrics,) = trainer.validate(module, dataloaders=loader, verbose=False)
+
+    module.eval()
+    nats, n_bytes = 0.0, 0
+    with torch.no_grad():
+        for inputs, targets in batches:
+            logits = module.model(inputs)
+            nats += F.cross_entropy(logits[0].float(), targets[0], reduction="sum").item()
+            encoding = gpt2_encoding()
+            n_bytes += sum(
+                0 if t == EOT_ID else len(encoding.decode_single_token_bytes(t))
+                for t in targets[0].tolist()
+            )
+    assert metrics["val/bpb"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
+    assert metrics["val/loss"] == pytest.approx(nats / 32, rel=1e-5)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import asdict
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torchmetrics import MeanMetric
 
 from gptlab.errors import ConfigError
 from gptlab.internals import compiled_in_place
 from gptlab.model import GPT, GPTConfig
+from gptlab.training.float8 import check_recipe, convert_linears
+from gptlab.training.host_values import HostValues
 from gptlab.training.numerics import (
     NonFiniteError,
     check_policy,
@@ -22,8 +27,15 @@ from gptlab.training.numerics import (
 )
 from gptlab.training.optim import OptimConfig, build_optimizer, build_scheduler
 from gptlab.training.runtime import host_scalar
-from gptlab.training.steps import OptimizerSteps
+from gptlab.training.steps import OptimizerSteps, row_step
 
+ATTENTION_BACKENDS = {
+    "auto": None,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "math": SDPBackend.MATH,
+}
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -42,7 +54,9 @@ class GPTModule(L.LightningModule):
     Run options (not architecture): ``compile`` (true, false, or ``auto``: on GPUs only; on CPUs
     compiling takes longer than the short runs made there save) with ``compile_mode``;
     ``fused_loss``: output layer + cross-entropy in row chunks (less memory);
-    ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name).
+    ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name);
+    ``attention``: the kernel of ``scaled_dot_product_attention`` (``auto``: PyTorch's choice);
+    ``float8``: FP8 matrix products through torchao (``tensorwise`` or ``rowwise``; opt-in).
     """
 
     def __init__(
@@ -55,9 +69,17 @@ class GPTModule(L.LightningModule):
         compile_mode: str | None = None,
         fused_loss: bool = False,
         init_from: str | None = None,
+        attention: str = "auto",
+        float8: str | None = None,
     ) -> None:
         super().__init__()
         self.nonfinite = check_policy(nonfinite)
+        if attention not in ATTENTION_BACKENDS:
+            raise ConfigError(
+                f"module.attention={attention!r} must be one of {list(ATTENTION_BACKENDS)}"
+            )
+        self.attention = attention
+        self.float8 = check_recipe(float8)
         if compile not in (True, False, "auto"):
             raise ConfigError(f"module.compile={compile!r} must be true, false or auto")
         if compile_mode not in COMPILE_MODES:
@@ -81,6 +103,8 @@ class GPTModule(L.LightningModule):
                 "compile_mode": compile_mode,
                 "fused_loss": fused_loss,
                 "init_from": init_from,
+                "attention": attention,
+                "float8": float8,
             }
         )
         self.model = GPT(self.model_config, fused_loss=fused_loss)
@@ -92,16 +116,29 @@ class GPTModule(L.LightningModule):
         self.steps = OptimizerSteps()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
+        self.val_bytes = MeanMetric()  # UTF-8 bytes per predicted token, for val/bpb
+        self.test_bytes = MeanMetric()
+        self._byte_table: torch.Tensor | None = None  # bytes of each token id, on the device
         # on the device, so that counting costs no host sync; saved in checkpoints by hand
         self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("first_skipped_step", torch.tensor(-1), persistent=False)
         self._skips_reported = 0
         self._step_loss: torch.Tensor | None = None
+        self._step_norm: torch.Tensor | None = None
+        self.host_values = HostValues()  # the step's scalars reach the host without a sync
+        self.host_loss: float | None = None  # the newest train/loss on the host (progress line)
+        self._tokens_per_step = 0
+        self._float8_converted = False
         self.stopped_at_step: int | None = None  # set when nonfinite=stop ended training
         self.last_validated_step: int | None = None  # the final validation is skipped if current
 
     def setup(self, stage: str) -> None:
-        """torch.compile once the device is known (``compile=auto``: on GPUs only)."""
+        """FP8 layers and torch.compile once the device is known (``compile=auto``: on GPUs only)."""
+        device = self.trainer.strategy.root_device
+        if self.float8 and not self._float8_converted:
+            converted = convert_linears(self.model, self.float8, device)
+            self._float8_converted = True
+            rank_zero_info(f"module.float8={self.float8}: {converted} linear layers in FP8")
         wanted = self.compile_setting
         if wanted == "auto":
             wanted = self.trainer.strategy.root_device.type == "cuda"
@@ -111,6 +148,13 @@ class GPTModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.steps.start(self.trainer)
+
+    def attention_kernel(self) -> contextlib.AbstractContextManager:
+        """``module.attention`` for the model's attention: PyTorch's own choice (``auto``), or one
+        kernel (cuDNN's is faster than flash on Hopper GPUs for some shapes: docs/benchmarks.md)."""
+        if self.attention == "auto":
+            return contextlib.nullcontext()
+        return sdpa_kernel(ATTENTION_BACKENDS[self.attention])
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
@@ -123,40 +167,62 @@ class GPTModule(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         inputs, targets = batch
-        loss = self.model(inputs, targets)
-        self._step_loss = loss.detach()
-        # tensors are logged as they are (no .item()): Lightning reads them at log intervals only
-        self.log("train/loss", loss, on_step=True, on_epoch=False)
+        with self.attention_kernel():
+            loss = self.model(inputs, targets)
+        self._step_loss = loss.detach()  # logged through host_values at logging steps
         rates = self.lr_schedulers().get_last_lr()
         self.log("lr", host_scalar(rates[0]), on_step=True, on_epoch=False)
         if rates[-1] != rates[0]:  # optim=muon: the AdamW side's rate too
             self.log("lr_adamw", host_scalar(rates[-1]), on_step=True, on_epoch=False)
         return loss
 
-    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric) -> None:
+    def _eval_step(
+        self,
+        batch: tuple[torch.Tensor, torch.Tensor],
+        loss_metric: MeanMetric,
+        bytes_metric: MeanMetric,
+    ) -> None:
         inputs, targets = batch
-        loss = self.model(inputs, targets)
-        metric.update(loss, weight=targets.numel())  # token-weighted mean over the whole split
+        with self.attention_kernel():
+            loss = self.model(inputs, targets)
+        # token-weighted means over the whole split: the mean loss, and the mean UTF-8 bytes of
+        # the predicted tokens (their ratio gives bits per byte)
+        loss_metric.update(loss, weight=targets.numel())
+        bytes_metric.update(self._token_bytes(targets).float().mean(), weight=targets.numel())
+
+    def _token_bytes(self, targets: torch.Tensor) -> torch.Tensor:
+        if self._byte_table is None or self._byte_table.device != targets.device:
+            from gptlab.data.tokenizer import token_byte_lengths
+
+            lengths = list(token_byte_lengths())
+            lengths += [0] * max(0, self.model_config.padded_vocab_size - len(lengths))
+            self._byte_table = torch.tensor(lengths, dtype=torch.int16, device=targets.device)
+        return self._byte_table[targets]
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.val_loss)
+        self._eval_step(batch, self.val_loss, self.val_bytes)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.test_loss)
+        self._eval_step(batch, self.test_loss, self.test_bytes)
 
-    def _log_eval(self, prefix: str, metric: MeanMetric) -> None:
-        loss = metric.compute()  # torchmetrics reduces across ranks itself
-        metric.reset()
+    def _log_eval(self, prefix: str, loss_metric: MeanMetric, bytes_metric: MeanMetric) -> None:
+        loss = loss_metric.compute()  # torchmetrics reduces across ranks itself
+        bytes_per_token = bytes_metric.compute()
+        loss_metric.reset()
+        bytes_metric.reset()
         self.log(f"{prefix}/loss", loss, prog_bar=True)
         self.log(f"{prefix}/ppl", torch.exp(loss))
+        # bits per byte: the summed loss in bits over the UTF-8 bytes of the same tokens, which
+        # compares across tokenizers and vocabularies (nanochat's val bpb)
+        self.log(f"{prefix}/bpb", loss / math.log(2) / bytes_per_token)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_eval("val", self.val_loss)
+        self._log_eval("val", self.val_loss, self.val_bytes)
         if not self.trainer.sanity_checking:
             self.last_validated_step = self.global_step
 
     def on_test_epoch_end(self) -> None:
-        self._log_eval("test", self.test_loss)
+        self._log_eval("test", self.test_loss, self.test_bytes)
 
     def configure_gradient_clipping(
         self,
@@ -178,7 +244,7 @@ class GPTModule(L.LightningModule):
             norm = root.clip_grad_norm_(max_norm)
         else:
             norm = torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
-        self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
+        self._step_norm = norm.detach()
         self._skip_if_nonfinite(optimizer, norm)
 
     def _skip_if_nonfinite(self, optimizer: torch.optim.Optimizer, norm: torch.Tensor) -> None:
@@ -194,24 +260,57 @@ class GPTModule(L.LightningModule):
         first = self.first_skipped_step
         first.copy_(torch.where(bad & (first < 0), self.global_step, first))
         self.skipped_steps += bad
-        self.log("train/skipped_steps", self.skipped_steps.float(), on_step=True, on_epoch=False)
         skip_update(optimizer, bad)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # read the device counters where the host waits anyway: every step on CPU, else at logging
+        """At logging steps: the step's loss, gradient norm and non-finite count go to the host
+        (:class:`~gptlab.training.host_values.HostValues`): on a GPU without waiting for it, and
+        reach the loggers one logging interval later under their own step; on a CPU at once."""
         trainer = self.trainer
-        if not self.steps.stepped(trainer):
+        if not self._tokens_per_step:
+            self._tokens_per_step = (
+                batch[0].numel() * trainer.world_size * trainer.accumulate_grad_batches
+            )
+        if not self.steps.stepped(trainer) or self._step_loss is None:
             return
-        if self.device.type == "cuda" and self.global_step % max(trainer.log_every_n_steps, 1):
+        step = self.global_step
+        logging_step = step % max(trainer.log_every_n_steps, 1) == 0
+        if not logging_step and self.device.type == "cuda":
             return
-        skipped = int(self.skipped_steps)
+        values = {"train/loss": self._step_loss, "train/skipped_steps": self.skipped_steps}
+        if self._step_norm is not None:
+            values["train/grad_norm"] = self._step_norm
+        values["first_skipped_step"] = self.first_skipped_step
+        landed = self.host_values.exchange(step, values)
+        if landed is not None:
+            self._report(*landed, to_loggers=logging_step)
+
+    def on_train_end(self) -> None:
+        landed = self.host_values.take()  # the last logging step's values (one wait, at the end)
+        if landed is not None:
+            self._report(*landed, to_loggers=True, to_lightning=False)
+
+    def _report(
+        self, step: int, values: dict[str, float], to_loggers: bool, to_lightning: bool = True
+    ) -> None:
+        first_skipped = int(values.pop("first_skipped_step"))
+        self.host_loss = values["train/loss"]
+        if to_loggers and self.trainer.is_global_zero:
+            row = {**values, "train/tokens": float(step * self._tokens_per_step)}
+            for logger in self.trainer.loggers:
+                logger.log_metrics(row, step=row_step(step))
+        if to_lightning:  # the newest values in callback_metrics (results, progress): CPU tensors
+            for name, value in values.items():
+                self.log(name, host_scalar(value), on_step=True, on_epoch=False, logger=False)
+        self._check_skips(int(values["train/skipped_steps"]), first_skipped)
+
+    def _check_skips(self, skipped: int, first: int) -> None:
         if skipped == self._skips_reported:
             return
         self._skips_reported = skipped
-        first = int(self.first_skipped_step)
         if self.nonfinite == "stop":
             self.stopped_at_step = first
-            trainer.should_stop = True  # last.ckpt is written when training ends
+            self.trainer.should_stop = True  # last.ckpt is written when training ends
             return
         rank_zero_warn(
             f"skipped {skipped} optimizer step(s) so far with a non-finite loss or gradient norm "

@@ -22,3 +22,10 @@ class OptimizerSteps:
         moved = self.seen is None or step != self.seen
         self.seen = step
         return moved
+
+
+def row_step(global_step: int) -> int:
+    """The ``step`` of a metrics row written after ``global_step`` optimizer steps, as Lightning
+    writes its own rows (0-indexed: the row of the first step is step 0). gptlab's rows written
+    straight to the loggers use it too, so one file has one convention."""
+    return max(global_step - 1, 0)

@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 
 from gptlab.training.callbacks.throughput import synchronized_clock
-from gptlab.training.steps import OptimizerSteps
+from gptlab.training.steps import OptimizerSteps, row_step
 
 log = logging.getLogger(__name__)
 
@@ -93,4 +93,4 @@ class TargetLoss(L.Callback):
     def publish(self, trainer: L.Trainer) -> None:
         if trainer.is_global_zero:
             for logger in trainer.loggers:
-                logger.log_metrics(self.results, step=trainer.global_step)
+                logger.log_metrics(self.results, step=row_step(trainer.global_step))

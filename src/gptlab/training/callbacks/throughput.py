@@ -1,8 +1,9 @@
-"""Tokens seen, tokens/s, MFU, gradient norm and peak GPU memory, without a host sync per step.
+"""Tokens seen, tokens/s, MFU and peak GPU memory, without waiting for the GPU.
 
 Lightning's own ThroughputMonitor synchronizes the GPU after every batch and does not know every
-card (the H200 among them). This one reads the clock only at logging steps, where Lightning already
-waits for the logged loss, so the step loop stays asynchronous.
+card (the H200 among them). On a GPU this one records a CUDA event at each logging step and reports
+a window once its closing event has passed, at a later logging step, under the window's own step:
+the GPU's queue never drains for it. On a CPU it reads the clock at the logging step.
 
 The windows count training only: time spent in validation, checkpoint snapshots and text samples
 (:func:`exclude_from_throughput`) is taken out of the window it fell in; validation's own time is
@@ -18,7 +19,7 @@ import lightning as L
 import torch
 
 from gptlab.training.runtime import host_scalar
-from gptlab.training.steps import OptimizerSteps
+from gptlab.training.steps import OptimizerSteps, row_step
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,14 @@ class ThroughputMonitor(L.Callback):
     def __init__(self, peak_tflops: float | None = None) -> None:
         self.peak_tflops = peak_tflops
         self._peak: float | None = None
-        self._window_start: tuple[float, int] | None = None  # (time, global step)
         self._tokens_per_step = 0
         self._flops_per_token = 0
         self.steps = OptimizerSteps()
         self.excluded_s = 0.0  # time of this window that was not training
         self._paused_at: float | None = None
+        # one mark per logging step: (CUDA event or clock, step, excluded seconds before it)
+        self._marks: list[tuple[torch.cuda.Event | float, int, float]] = []
+        self.tokens_per_s: float | None = None  # of the newest window reported
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._flops_per_token = pl_module.model.flops_per_token()
@@ -82,7 +85,7 @@ class ThroughputMonitor(L.Callback):
                 log.warning(
                     "MFU unknown: no peak FLOP/s for %r; set callbacks.throughput.peak_tflops", name
                 )
-        self._window_start = None
+        self._marks = []
         self.steps.start(trainer)
 
     def on_train_batch_end(
@@ -100,28 +103,57 @@ class ThroughputMonitor(L.Callback):
         pl_module.log("train/tokens", tokens, on_step=True, on_epoch=False, rank_zero_only=True)
         if step % trainer.log_every_n_steps:
             return
-        metrics: dict[str, float] = {}
-        if trainer.strategy.root_device.type == "cuda":
-            torch.cuda.synchronize()  # once per logging window, not per step
-            metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        now = time.perf_counter()
-        if self._window_start is not None and step > self._window_start[1]:
-            seconds = max(now - self._window_start[0] - self.excluded_s, 1e-9)
-            tokens_per_s = (step - self._window_start[1]) * self._tokens_per_step / seconds
-            metrics["perf/tokens_per_s"] = tokens_per_s
-            if self._peak:
-                achieved = tokens_per_s * self._flops_per_token / trainer.world_size
-                metrics["perf/mfu"] = achieved / self._peak
-        self._window_start = (now, step)
+        on_gpu = trainer.strategy.root_device.type == "cuda"
+        if on_gpu:
+            memory = host_scalar(torch.cuda.max_memory_allocated() / 2**30)  # no sync
+            pl_module.log("perf/peak_memory_gib", memory, on_step=True, on_epoch=False,
+                          rank_zero_only=True)  # fmt: skip
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self._marks.append((event, step, self.excluded_s))
+        else:
+            self._marks.append((time.perf_counter(), step, self.excluded_s))
         self.excluded_s = 0.0
-        pl_module.log_dict(metrics, on_step=True, on_epoch=False, rank_zero_only=True)
-        # for the progress bar: plain floats read here, where Lightning already waits for the loss
-        bar = {"loss": float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)}
-        if "perf/tokens_per_s" in metrics:
-            bar["tok/s"] = metrics["perf/tokens_per_s"]
+        # report every window whose closing mark has passed (on a CPU: the one just closed)
+        while len(self._marks) >= 2 and _passed(self._marks[1][0]):
+            (start, first, _), (end, last, excluded) = self._marks[0], self._marks[1]
+            self._marks.pop(0)
+            self._report(trainer, pl_module, last, _seconds(start, end) - excluded, last - first)
+        # CPU tensors: a Python number would be copied to the GPU, a blocking copy
+        bar = {} if pl_module.host_loss is None else {"loss": host_scalar(pl_module.host_loss)}
+        if self.tokens_per_s is not None:
+            bar["tok/s"] = host_scalar(self.tokens_per_s)
         pl_module.log_dict(
             bar, prog_bar=True, logger=False, on_step=True, on_epoch=False, rank_zero_only=True
         )
+
+    def _report(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        step: int,
+        seconds: float,
+        steps: int,
+    ) -> None:
+        """tokens/s and MFU of the window of ``steps`` steps that ended at ``step``."""
+        self.tokens_per_s = steps * self._tokens_per_step / max(seconds, 1e-9)
+        metrics = {"perf/tokens_per_s": self.tokens_per_s}
+        if self._peak:
+            achieved = self.tokens_per_s * self._flops_per_token / trainer.world_size
+            metrics["perf/mfu"] = achieved / self._peak
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=row_step(step))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The windows the GPU had not finished at the last logging step: reported now."""
+        while len(self._marks) >= 2:
+            (start, first, _), (end, last, excluded) = self._marks[0], self._marks[1]
+            self._marks.pop(0)
+            if isinstance(end, torch.cuda.Event):
+                end.synchronize()
+            self._report(trainer, pl_module, last, _seconds(start, end) - excluded, last - first)
+        self._marks = []
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -135,7 +167,17 @@ class ThroughputMonitor(L.Callback):
         self.excluded_s += seconds
         if trainer.is_global_zero:
             for logger in trainer.loggers:
-                logger.log_metrics({"perf/val_s": seconds}, step=trainer.global_step)
+                logger.log_metrics({"perf/val_s": seconds}, step=row_step(trainer.global_step))
+
+
+def _passed(mark: torch.cuda.Event | float) -> bool:
+    return not isinstance(mark, torch.cuda.Event) or mark.query()
+
+
+def _seconds(start: torch.cuda.Event | float, end: torch.cuda.Event | float) -> float:
+    if isinstance(start, torch.cuda.Event):
+        return start.elapsed_time(end) / 1000  # milliseconds of the GPU's timeline
+    return end - start
 
 
 def synchronized_clock(trainer: L.Trainer) -> float:
