@@ -147,7 +147,12 @@ class HandTimer(L.Callback):
 
 
 def lightning_path(
-    overrides: list[str], micro_batch: int, steps: int, workdir: Path, profile_steps: int = 0
+    overrides: list[str],
+    micro_batch: int,
+    steps: int,
+    workdir: Path,
+    profile_steps: int = 0,
+    model: str = "gpt2_124m",
 ) -> dict:
     """tokens/s of ``train.py`` as the throughput callback logs it (median of steady windows)."""
     from hydra import compose, initialize_config_dir
@@ -156,7 +161,7 @@ def lightning_path(
 
     run_dir = workdir / f"lightning_mb{micro_batch}_{time.time_ns()}"
     args = [
-        "model=gpt2_124m",
+        f"model={model}",
         "data=tokens",
         f"data.path={workdir / 'shards'}",
         f"data.batch_size={micro_batch}",
@@ -209,6 +214,14 @@ def lightning_path(
     }
 
 
+def preset_config(model: str) -> GPTConfig:
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        return instantiate(compose("train", overrides=[f"model={model}"]).model)
+
+
 def report(
     name: str, result: dict, flops_per_token: int, peak: float | None, ceiling: float
 ) -> dict:
@@ -232,6 +245,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--model", default="gpt2_124m", help="the model preset of the gptlab runs")
     parser.add_argument(
         "--profile-steps", type=int, default=0, help="also profile this many steps of each path"
     )
@@ -254,7 +268,7 @@ def main() -> None:
             {"device": name, "torch": torch.__version__, "matmul_bf16_tflops": round(ceiling, 1)}
         )
     )
-    flops = GPT(GPTConfig()).flops_per_token()
+    flops = GPT(preset_config(args.model)).flops_per_token()
 
     best_plain = 0.0
     if not args.skip_plain:
@@ -282,7 +296,7 @@ def main() -> None:
         overrides = [*args.overrides, *extra]
         try:
             result = lightning_path(
-                overrides, mb, args.steps + 40, workdir, profile_steps=args.profile_steps
+                overrides, mb, args.steps + 40, workdir, args.profile_steps, args.model
             )
         except Exception as err:  # one failing variant must not lose the others' numbers
             print(json.dumps({"name": name, "error": f"{type(err).__name__}: {err}"[:500]}))
