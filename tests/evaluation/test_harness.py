@@ -91,6 +91,27 @@ def test_a_local_task_through_the_harness_scores_what_gptlab_computes(
     assert acc == pytest.approx(correct / len(DOCS))
 
 
+def test_the_command_line_finds_the_gptlab_model_type(checkpoint, tmp_path, monkeypatch, capsys):
+    """``python -m gptlab lm_eval --model gptlab ...``: the harness's own command line, with the
+    harness's --batch_size and --device (cuda by default: the CPU when there is none)."""
+    import sys
+
+    from gptlab.commands.lm_eval import main
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "local.yaml").write_text(TASK.format(data=data))
+    argv = ["lm_eval", "--model", "gptlab", "--model_args", f"ckpt_path={checkpoint}",
+            "--batch_size", "4", "--tasks", "gptlab_local_choice",
+            "--include_path", str(tmp_path / "tasks")]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    main()
+    assert "|gptlab_local_choice|" in capsys.readouterr().out.replace(" ", "")
+
+
 def test_rolling_loglikelihood_and_generation(checkpoint):
     from lm_eval.api.instance import Instance
 

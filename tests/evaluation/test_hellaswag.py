@@ -42,14 +42,18 @@ def reference_scores(model: GPT) -> tuple[float, float, list[list[float]]]:
     return correct / n, correct_norm / n, means
 
 
-def tiny_gpt(context_length: int = 64) -> GPT:
+MODERN = dict(pos_emb="rope", norm="rmsnorm", mlp="swiglu", qk_norm=True, n_kv_heads=1)
+
+
+def tiny_gpt(context_length: int = 64, **switches) -> GPT:
     torch.manual_seed(0)
-    config = GPTConfig(context_length=context_length, emb_dim=32, n_heads=2, n_layers=2)
+    config = GPTConfig(context_length=context_length, emb_dim=32, n_heads=2, n_layers=2, **switches)
     return GPT(config).eval()
 
 
-def test_batched_scoring_equals_one_ending_at_a_time(tmp_path):
-    model = tiny_gpt()
+@pytest.mark.parametrize("switches", [{}, MODERN], ids=["gpt2", "llama-style"])
+def test_batched_scoring_equals_one_ending_at_a_time(tmp_path, switches):
+    model = tiny_gpt(**switches)
     examples = hellaswag.read_jsonl(write_hellaswag(tmp_path / "hellaswag_val.jsonl"))
     acc, acc_norm, means = reference_scores(model)
     counts, seconds = hellaswag.evaluate(model, examples, batch_size=2)
@@ -106,6 +110,24 @@ def test_the_callback_and_eval_py_score_the_trained_model(tmp_path, compose_trai
     scores = evaluate(cfg)
     assert scores["hellaswag/acc_norm"] == pytest.approx(acc_norm)
     assert scores["hellaswag/examples"] == 5
+
+    # the same weights as a Hugging Face folder: eval.py init_from=<folder>
+    from gptlab.interop.hf import save_hf
+
+    folder = save_hf(
+        model_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt"), tmp_path / "hf"
+    )
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "eval",
+            overrides=[
+                "task=hellaswag",
+                f"init_from={folder}",
+                f"hellaswag.path={data}",
+                "trainer.accelerator=cpu",
+            ],  # fmt: skip
+        )
+    assert evaluate(cfg)["hellaswag/acc_norm"] == pytest.approx(acc_norm)
 
 
 def test_without_the_data_offline_a_run_stops_at_start_with_one_line(

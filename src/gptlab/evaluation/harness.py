@@ -34,9 +34,10 @@ Request = tuple[tuple[str, str] | None, list[int], list[int]]
 
 @register_model("gptlab")
 class GptlabLM(TemplateLM):
-    """A gptlab model as the harness's ``LM``: ``ckpt_path`` or ``init_from``, ``device``
-    (default: cuda when there is one), ``batch_size`` (requests per forward pass), ``dtype``
-    (``bfloat16``/``float16`` autocast, or ``float32``; default: bfloat16 on GPUs)."""
+    """A gptlab model as the harness's ``LM``: ``ckpt_path`` or ``init_from`` (``--model_args``),
+    ``dtype`` (``bfloat16``/``float16`` autocast, or ``float32``; default: bfloat16 on GPUs); the
+    harness's own ``--batch_size`` (requests per forward pass) and ``--device`` (cuda when there
+    is one, else the CPU)."""
 
     def __init__(
         self,
@@ -48,7 +49,9 @@ class GptlabLM(TemplateLM):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if not device or (str(device).startswith("cuda") and not torch.cuda.is_available()):
+            device = "cuda" if torch.cuda.is_available() else "cpu"  # the harness's default: cuda
+        self._device = torch.device(device)
         self.model = load_model(ckpt_path, init_from).to(self._device).eval()
         self.max_length = self.model.cfg.context_length
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16  # "auto": 16
