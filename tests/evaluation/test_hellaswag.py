@@ -97,37 +97,23 @@ def test_the_callback_and_eval_py_score_the_trained_model(tmp_path, compose_trai
     assert float(logged[-1]["eval/hellaswag_acc_norm"]) == pytest.approx(acc_norm)
     assert all(float(row["eval/hellaswag_s"]) > 0 for row in logged)
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "eval",
-            overrides=[
-                "task=hellaswag",
-                f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
-                f"hellaswag.path={data}",
-                "trainer.accelerator=cpu",
-            ],
-        )
-    scores = evaluate(cfg)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    scores = evaluate(hellaswag_eval_config(f"ckpt_path={last}", data))
     assert scores["hellaswag/acc_norm"] == pytest.approx(acc_norm)
     assert scores["hellaswag/examples"] == 5
-
     # the same weights as a Hugging Face folder: eval.py init_from=<folder>
     from gptlab.interop.hf import save_hf
 
-    folder = save_hf(
-        model_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt"), tmp_path / "hf"
-    )
+    folder = save_hf(model_from_checkpoint(last), tmp_path / "hf")
+    scores = evaluate(hellaswag_eval_config(f"init_from={folder}", data))
+    assert scores["hellaswag/acc_norm"] == pytest.approx(acc_norm)
+
+
+def hellaswag_eval_config(model: str, data: Path):
+    """``eval.py task=hellaswag <model> hellaswag.path=<data>`` on the CPU."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "eval",
-            overrides=[
-                "task=hellaswag",
-                f"init_from={folder}",
-                f"hellaswag.path={data}",
-                "trainer.accelerator=cpu",
-            ],  # fmt: skip
-        )
-    assert evaluate(cfg)["hellaswag/acc_norm"] == pytest.approx(acc_norm)
+        overrides = ["task=hellaswag", model, f"hellaswag.path={data}", "trainer.accelerator=cpu"]
+        return compose("eval", overrides=overrides)
 
 
 def test_without_the_data_offline_a_run_stops_at_start_with_one_line(
