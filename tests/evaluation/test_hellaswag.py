@@ -4,6 +4,7 @@ plain-torch reference computes, and a missing data file stops a run at start wit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
