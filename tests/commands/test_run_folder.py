@@ -113,9 +113,13 @@ def test_a_log_folder_that_cannot_be_written_is_one_line(tmp_path, cache_dir, ca
     assert f"{tmp_path} is not writable; choose a writable paths.log_dir" in capsys.readouterr().err
 
 
-def test_a_failed_start_removes_only_what_it_created(tmp_path):
+def test_a_failed_start_removes_only_what_it_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_PROCID", "3")  # not the job's first process: removes nothing
     run_folder.begin(tmp_path / "new", ".hydra")
     (tmp_path / "new" / ".hydra").mkdir(parents=True)
+    assert not run_folder.discard_failed_start() and (tmp_path / "new").exists()
+    monkeypatch.delenv("SLURM_PROCID")
+
     assert run_folder.discard_failed_start() and not (tmp_path / "new").exists()
 
     run = tmp_path / "old"

@@ -13,6 +13,7 @@ before torch.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,11 +69,23 @@ def begin(run_dir: Path, record: str | None) -> Attempt:
     return current
 
 
+def launch_rank() -> int:
+    """This process's rank as its launcher set it (torchrun, SLURM, Lightning's DDP ranks)."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        value = os.environ.get(name, "0")
+        if value.isdigit() and int(value):
+            return int(value)
+    return 0
+
+
 def discard_failed_start() -> bool:
     """Remove what this start created, unless it trained (saved a checkpoint or metrics); True
-    when something was removed."""
+    when something was removed. Only the first process of a job removes anything: the others may
+    have seen the folder missing only because the first had not made it yet."""
     attempt = current
-    if attempt is None or not attempt.run_dir.exists() or attempt.wrote_checkpoint():
+    if attempt is None or launch_rank() or not attempt.run_dir.exists():
+        return False
+    if attempt.wrote_checkpoint():
         return False
     if attempt.created:
         shutil.rmtree(attempt.run_dir, ignore_errors=True)
