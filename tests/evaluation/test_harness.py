@@ -132,3 +132,21 @@ def test_rolling_loglikelihood_and_generation(checkpoint):
     prompt = torch.tensor([encode("def f(x):")])
     greedy = decode(generate(model, prompt, 8, temperature=0.0)[0, prompt.size(1) :].tolist())
     assert generated == greedy.replace(decode([EOT_ID]), "").split("\n\n")[0]
+
+
+def test_without_the_harness_installed_the_command_is_one_line(monkeypatch, capsys):
+    import sys
+
+    from gptlab.commands.lm_eval import main
+
+    monkeypatch.delitem(sys.modules, "gptlab.evaluation.harness", raising=False)
+    monkeypatch.setitem(sys.modules, "lm_eval", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "lm_eval.api.model", None)
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .startswith("error: the lm-evaluation-harness is not installed")
+    )
