@@ -49,13 +49,12 @@ class ExistingRunGuard(Callback):
             refuse_fresh_start_over(run_dir, config.ckpt_path)
             preflight_as_job(config, run_dir)
         except Exception as err:
+            # a user error is one line here; anything else (and any error under
+            # HYDRA_FULL_ERROR=1) the job meets again and shows with its traceback
             message = error_message(err)
-            if message is None:
-                return  # not a user error: the job meets it again and shows its traceback
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
-            print_error(message)
-            sys.exit(EXIT_USER_ERROR)
+            if message is not None and os.environ.get("HYDRA_FULL_ERROR") != "1":
+                print_error(message)
+                sys.exit(EXIT_USER_ERROR)
         record = config.hydra.output_subdir if rank_zero_only.rank == 0 else None
         attempt = run_folder.begin(run_dir, record)
         if attempt.record != record:
