@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from gptlab.errors import ConfigError
+from gptlab.errors import ConfigError, check_known_keys
 
 POS_EMBS = ("learned", "rope")
 NORMS = ("layernorm", "rmsnorm")
@@ -115,12 +115,7 @@ class GPTConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GPTConfig:
         """Build from a plain mapping, naming an unknown key instead of failing with a TypeError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"model.{unknown[0]} is not an architecture setting; known: {sorted(known)}"
-            )
+        check_known_keys(cls, values, "model", "an architecture setting")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.lr_scheduler import LambdaLR
 
-from gptlab.errors import ConfigError
+from gptlab.errors import ConfigError, check_known_keys
 from gptlab.training.schedule import SCHEDULES, schedule_factor
 
 OPTIMIZERS = ("adamw", "muon")
@@ -85,12 +85,7 @@ class OptimConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> OptimConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"optim.{unknown[0]} is not an optimizer setting; known: {sorted(known)}"
-            )
+        check_known_keys(cls, values, "optim", "an optimizer setting")
         return cls(**values)
 
 
