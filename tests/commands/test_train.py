@@ -34,6 +34,20 @@ def test_a_run_shorter_than_the_validation_interval_ends_with_a_validation(compo
     assert metrics["val/loss"] == column(rows, "val/loss")[-1]
 
 
+def test_without_the_best_checkpoint_validations_write_no_checkpoint(compose_train, tmp_path):
+    # Lightning adds a ModelCheckpoint of its own when none is configured: a full checkpoint under
+    # the logger's folder at every validation (seconds each for GPT-2 124M on a GPU)
+    cfg = compose_train(
+        "callbacks.model_checkpoint=null", "trainer.max_steps=4", "trainer.val_check_interval=2"
+    )
+    train(cfg)
+    written = sorted(
+        p.relative_to(tmp_path / "run").as_posix() for p in (tmp_path / "run").rglob("*.ckpt")
+    )
+    assert written == ["checkpoints/last.ckpt"]
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("val/loss")] == [1, 3]
+
+
 def test_the_progress_line_counts_optimizer_steps(compose_train, capsys):
     cfg = compose_train(
         "trainer.enable_progress_bar=true",
