@@ -32,6 +32,7 @@ from gptlab.benchmarks.profile import kernel_breakdown
 from gptlab.commands import conf_dir
 from gptlab.data.shards import write_shard
 from gptlab.model import GPT, GPTConfig
+from gptlab.training import clipping
 from gptlab.training.callbacks.throughput import peak_flops
 from gptlab.training.optim import parameter_groups
 from gptlab.training.steps import OptimizerSteps
@@ -61,8 +62,11 @@ def plain_loop(
     warmup: int,
     window: int = 10,
     profile_steps: int = 0,
+    clip_in_step: bool = False,
 ) -> dict:
-    """tokens/s of a reference-style loop: compile, fused AdamW, bf16 autocast, clipping."""
+    """tokens/s of a reference-style loop: compile, fused AdamW, bf16 autocast, clipping.
+    ``clip_in_step``: the clipping factor applied inside fused AdamW (as gptlab does) instead of
+    ``clip_grad_norm_``'s separate pass, to measure that change alone."""
     torch.manual_seed(0)
     model = GPT(config).cuda()
     optimizer = torch.optim.AdamW(
@@ -76,7 +80,10 @@ def plain_loop(
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss = step_fn(x[:, :-1], x[:, 1:])
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if clip_in_step:
+            clipping.clip_in_step(optimizer, model.parameters(), 1.0)
+        else:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -245,6 +252,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of plain loop + gptlab runs (ratios per round)",
+    )
+    parser.add_argument(
+        "--plain-clip-in-step",
+        action="store_true",
+        help="also time the plain loop with its clipping inside fused AdamW (gptlab's way)",
+    )
     parser.add_argument("--model", default="gpt2_124m", help="the model preset of the gptlab runs")
     parser.add_argument(
         "--profile-steps", type=int, default=0, help="also profile this many steps of each path"
@@ -270,21 +288,6 @@ def main() -> None:
     )
     flops = GPT(preset_config(args.model)).flops_per_token()
 
-    best_plain = 0.0
-    if not args.skip_plain:
-        for mb in map(int, args.micro_batches.split(",")):
-            result = plain_loop(
-                GPTConfig(drop_rate=0.0),
-                mb,
-                args.steps,
-                args.warmup,
-                profile_steps=args.profile_steps,
-            )
-            report(f"plain_loop_mb{mb}", {"micro_batch": mb, **result}, flops, peak, ceiling)
-            best_plain = max(best_plain, result["tokens_per_s"])
-            gc.collect()
-            torch.cuda.empty_cache()
-
     workdir = Path(tempfile.mkdtemp(prefix="gptlab-bench-"))
     random_shards(workdir / "shards", 30_000_000)
     runs = [(f"gptlab_mb{mb}", mb, []) for mb in map(int, args.lightning_micro_batches.split(","))]
@@ -292,22 +295,56 @@ def main() -> None:
         name, _, extra = variant.partition("=")
         mb = int(args.lightning_micro_batches.split(",")[0])
         runs.append((f"gptlab_{name}", mb, extra.split(";")))
-    for name, mb, extra in runs:
-        overrides = [*args.overrides, *extra]
-        try:
-            result = lightning_path(
-                overrides, mb, args.steps + 40, workdir, args.profile_steps, args.model
+    plains = [(f"plain_loop_mb{mb}", mb, False) for mb in map(int, args.micro_batches.split(","))]
+    if args.plain_clip_in_step:
+        mb = int(args.micro_batches.split(",")[-1])
+        plains.append((f"plain_loop_mb{mb}_clip_in_step", mb, True))
+    ratios: dict[str, list[float]] = {}
+    # rounds: every ratio is taken against the plain loop of its own round, minutes apart at most,
+    # so a card that warms up or clocks down over the call does not favour the runs that come first
+    for round_ in range(args.repeats):
+        best_plain = 0.0
+        for name, mb, in_step in [] if args.skip_plain else plains:
+            result = plain_loop(
+                GPTConfig(drop_rate=0.0),
+                mb,
+                args.steps,
+                args.warmup,
+                profile_steps=args.profile_steps,
+                clip_in_step=in_step,
             )
-        except Exception as err:  # one failing variant must not lose the others' numbers
-            print(json.dumps({"name": name, "error": f"{type(err).__name__}: {err}"[:500]}))
-            continue
-        finally:
+            line = report(
+                name, {"round": round_, "micro_batch": mb, **result}, flops, peak, ceiling
+            )
+            if in_step:  # a variant of the plain loop: compared with it, not its reference
+                ratios.setdefault(name, []).append(line["tokens_per_s"] / best_plain)
+            else:
+                best_plain = max(best_plain, result["tokens_per_s"])
             gc.collect()
             torch.cuda.empty_cache()
-        line = report(name, {"micro_batch": mb, **result}, flops, peak, ceiling)
-        if best_plain:
-            ratio = round(line["tokens_per_s"] / best_plain, 3)
-            print(json.dumps({"name": f"ratio_{name}_over_best_plain", "ratio": ratio}), flush=True)
+        for name, mb, extra in runs:
+            overrides = [*args.overrides, *extra]
+            try:
+                result = lightning_path(
+                    overrides, mb, args.steps + 40, workdir, args.profile_steps, args.model
+                )
+            except Exception as err:  # one failing variant must not lose the others' numbers
+                print(json.dumps({"name": name, "error": f"{type(err).__name__}: {err}"[:500]}))
+                continue
+            finally:
+                gc.collect()
+                torch.cuda.empty_cache()
+            line = report(
+                name, {"round": round_, "micro_batch": mb, **result}, flops, peak, ceiling
+            )
+            if best_plain:
+                ratio = line["tokens_per_s"] / best_plain
+                ratios.setdefault(name, []).append(ratio)
+                print(json.dumps({"name": f"ratio_{name}_over_best_plain", "round": round_,
+                                  "ratio": round(ratio, 4)}), flush=True)  # fmt: skip
+    for name, values in ratios.items():  # per round, then their median
+        summary = {"rounds": [round(v, 4) for v in values], "median": statistics.median(values)}
+        print(json.dumps({"name": f"ratios_{name}", **summary}), flush=True)
 
 
 if __name__ == "__main__":
