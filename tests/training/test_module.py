@@ -64,29 +64,6 @@ def test_gradient_clipping_bounds_the_global_norm():
     assert norm.item() == pytest.approx(0.5, rel=1e-4)
 
 
-def test_the_module_clips_inside_fused_adamw_as_clip_grad_norm_does():
-    from types import SimpleNamespace
-
-    torch.manual_seed(0)
-    module, reference = GPTModule(model=TINY), GPTModule(model=TINY)
-    reference.load_state_dict(module.state_dict())
-    module.trainer = SimpleNamespace(
-        strategy=SimpleNamespace(model=module), precision="bf16-mixed", global_step=0
-    )
-    x = torch.randint(0, 97, (2, 16))
-    optimizers = []
-    for m in (module, reference):
-        (m.model(x, x) * 1000).backward()
-        optimizers.append(torch.optim.AdamW(m.parameters(), lr=1e-2, fused=True))
-    module.configure_gradient_clipping(optimizers[0], 0.5, "norm")
-    assert optimizers[0].grad_scale.item() > 1  # the clipping happens inside the step
-    torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
-    for optimizer in optimizers:
-        optimizer.step()
-    for a, b in zip(module.parameters(), reference.parameters(), strict=True):
-        torch.testing.assert_close(a, b)
-
-
 @pytest.mark.parametrize(
     ("compile_setting", "device", "compiled"),
     [("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)],

@@ -16,7 +16,6 @@ from torchmetrics import MeanMetric
 from gptlab.errors import ConfigError
 from gptlab.internals import compiled_in_place
 from gptlab.model import GPT, GPTConfig
-from gptlab.training.clipping import clip_in_step, folds_into_step
 from gptlab.training.float8 import check_recipe, convert_linears
 from gptlab.training.host_values import HostValues
 from gptlab.training.numerics import (
@@ -243,8 +242,6 @@ class GPTModule(L.LightningModule):
         root = self.trainer.strategy.model
         if hasattr(root, "clip_grad_norm_"):  # FSDP: the norm is taken over every shard
             norm = root.clip_grad_norm_(max_norm)
-        elif math.isfinite(max_norm) and folds_into_step(optimizer, self.trainer.precision):
-            norm = clip_in_step(optimizer, self.parameters(), max_norm)  # one pass fewer
         else:
             norm = torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
         self._step_norm = norm.detach()
