@@ -4,7 +4,8 @@
 # ratio against the plain loop of its own round. Part "numerics": validation loss after equal
 # tokens of the default path (two seeds), cuDNN attention and FP8 (torchao) on the offline corpus
 # (data=pycode). Part "checks": the GPU-only tests, and eager steps with and without validation
-# every 10 steps (docs/benchmarks.md: the hidden checkpoint per validation). Output under ${OUT:-/tmp/gptlab-gpu}.
+# every 10 steps (docs/benchmarks.md: the hidden checkpoint per validation), and Inductor's
+# coordinate-descent tuning against the default compile. Output under ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
 rm -rf /tmp/gptlab-bench-*
@@ -35,6 +36,11 @@ case "${1:-bench}" in
       --variant "val10=trainer.val_check_interval=10;trainer.limit_val_batches=8" \
       -- module.compile=false > "$out/eager_val.jsonl" 2> "$out/eager_val.err"
     echo "eager_val exit $?" >> "$out/exits.txt"
-    cat "$out/exits.txt" "$out/eager_val.jsonl"; tail -3 "$out/test_gpu.log"
+    CUDA_VISIBLE_DEVICES=0 timeout ${CDT_TIMEOUT:-330} python -m gptlab.benchmarks.throughput \
+      --micro-batches 32 --lightning-micro-batches 32 --repeats 2 \
+      --variant "cdt=module.compile_options={coordinate_descent_tuning: true}" \
+      -- module.compile=true > "$out/bench_cdt.jsonl" 2> "$out/bench_cdt.err"
+    echo "bench_cdt exit $?" >> "$out/exits.txt"
+    cat "$out/exits.txt" "$out/eager_val.jsonl" "$out/bench_cdt.jsonl"; tail -3 "$out/test_gpu.log"
     ;;
 esac

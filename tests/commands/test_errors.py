@@ -89,6 +89,10 @@ CASES = [
     (["+trainer.foo=1"], "unexpected keyword argument 'foo'"),
     (["module.init_from={root}/empty_hf"], "empty_hf"),
     (["module.compile_mode=fastest"], "module.compile_mode='fastest' must be one of"),
+    (
+        ["module.compile_options={{coordinate_descent_tunin: true}}"],
+        "module.compile_options.coordinate_descent_tunin: not an Inductor setting",
+    ),
     (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
     (["module.attention=fast"], "module.attention='fast' must be one of ['auto', 'flash', 'cudnn'"),
     (["module.float8=fp4"], "module.float8='fp4' must be one of [None, 'tensorwise', 'rowwise']"),

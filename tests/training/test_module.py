@@ -85,6 +85,26 @@ def test_compile_setting_is_checked():
         GPTModule(model=TINY, compile_mode="fastest")
 
 
+def test_compile_options_are_checked_and_reach_torch_compile(monkeypatch):
+    from types import SimpleNamespace
+
+    with pytest.raises(ConfigError, match="module.compile_options.coordinate_descend_tuning"):
+        GPTModule(model=TINY, compile_options={"coordinate_descend_tuning": True})
+    with pytest.raises(ConfigError, match="takes one of the two"):
+        GPTModule(model=TINY, compile_mode="max-autotune", compile_options={"max_autotune": True})
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        GPTModule(model=TINY, compile_options="fast")
+    module = GPTModule(
+        model=TINY, compile=True, compile_options={"coordinate_descent_tuning": True}
+    )
+    seen = {}
+    monkeypatch.setattr(module.model, "compile", lambda **kwargs: seen.update(kwargs))
+    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    module.setup("fit")
+    assert seen == {"options": {"coordinate_descent_tuning": True}}
+    assert module.hparams["compile_options"] == {"coordinate_descent_tuning": True}
+
+
 def test_validation_bits_per_byte_equal_a_hand_computation():
     """val/bpb = the summed loss in bits over the UTF-8 bytes of the predicted tokens."""
     import math

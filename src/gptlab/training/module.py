@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -39,6 +40,32 @@ ATTENTION_BACKENDS = {
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+def check_compile_options(options: Any, mode: str | None) -> dict[str, Any]:
+    """``module.compile_options`` as a plain dict of known Inductor settings."""
+    if not options:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(
+            f"module.compile_options={options!r} must be a mapping of Inductor settings, "
+            "e.g. {coordinate_descent_tuning: true}"
+        )
+    if mode:
+        raise ConfigError(
+            f"module.compile_mode={mode} and module.compile_options: torch.compile takes one of "
+            "the two; set module.compile_mode=null"
+        )
+    from torch._inductor import list_options
+
+    known = set(list_options())
+    for key in options:
+        if key not in known:
+            raise ConfigError(
+                f"module.compile_options.{key}: not an Inductor setting "
+                "(torch._inductor.list_options() lists them)"
+            )
+    return {str(k): v for k, v in options.items()}
+
+
 class GPTModule(L.LightningModule):
     """Trains a :class:`~gptlab.model.GPT` on next-token prediction.
 
@@ -52,7 +79,8 @@ class GPTModule(L.LightningModule):
     (dropout) is derived from it and the step, so a resumed run draws what the uninterrupted run drew.
 
     Run options (not architecture): ``compile`` (true, false, or ``auto``: on GPUs only; on CPUs
-    compiling takes longer than the short runs made there save) with ``compile_mode``;
+    compiling takes longer than the short runs made there save) with ``compile_mode`` or
+    ``compile_options`` (Inductor settings, e.g. ``{coordinate_descent_tuning: true}``);
     ``fused_loss``: output layer + cross-entropy in row chunks (less memory);
     ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name);
     ``attention``: the kernel of ``scaled_dot_product_attention`` (``auto``: PyTorch's choice);
@@ -67,6 +95,7 @@ class GPTModule(L.LightningModule):
         seed: int | None = None,
         compile: bool | str = False,
         compile_mode: str | None = None,
+        compile_options: dict[str, Any] | None = None,
         fused_loss: bool = False,
         init_from: str | None = None,
         attention: str = "auto",
@@ -88,6 +117,7 @@ class GPTModule(L.LightningModule):
             )
         self.seed = seed
         self.compile_setting, self.compile_mode = compile, compile_mode
+        self.compile_options = check_compile_options(compile_options, compile_mode)
         self.model_config = model if isinstance(model, GPTConfig) else GPTConfig.from_dict(model)
         self.optim_config = (
             optim if isinstance(optim, OptimConfig) else OptimConfig.from_dict(optim or {})
@@ -101,6 +131,7 @@ class GPTModule(L.LightningModule):
                 "seed": seed,
                 "compile": compile,
                 "compile_mode": compile_mode,
+                "compile_options": self.compile_options,
                 "fused_loss": fused_loss,
                 "init_from": init_from,
                 "attention": attention,
@@ -144,7 +175,10 @@ class GPTModule(L.LightningModule):
             wanted = self.trainer.strategy.root_device.type == "cuda"
         # in place: state_dict keys stay as without compile; setup runs for fit, test, ...
         if wanted and not compiled_in_place(self.model):
-            self.model.compile(mode=self.compile_mode)
+            if self.compile_options:  # torch.compile takes a mode or options, not both
+                self.model.compile(options=self.compile_options)
+            else:
+                self.model.compile(mode=self.compile_mode)
 
     def on_train_start(self) -> None:
         self.steps.start(self.trainer)
