@@ -43,4 +43,17 @@ case "${1:-bench}" in
     echo "bench_cdt exit $?" >> "$out/exits.txt"
     cat "$out/exits.txt" "$out/eager_val.jsonl" "$out/bench_cdt.jsonl"; tail -3 "$out/test_gpu.log"
     ;;
+  speedrun)  # the third round's second speedrun call again, without the hidden checkpoints
+    data=${DATA_DIR:-/tmp/gptlab-data}
+    python -m gptlab prepare data=pycode paths.data_dir=$data data.source.max_tokens=60000000 \
+      hydra.run.dir=/tmp/gptlab-prepare > "$out/prepare.log" 2>&1
+    gpt2="model=gpt2_124m;model.drop_rate=0.0"
+    timeout ${SPEEDRUN_TIMEOUT:-400} python -m gptlab.benchmarks.speedrun --baseline-steps 300 \
+      --val-every 10 --max-factor 1.0 --candidate "muon_lr0.02=$gpt2;optim=muon" \
+      --candidate "speedrun_124m=experiment=speedrun_124m" -- \
+      data=pycode paths.data_dir=$data data.batch_size=32 trainer.limit_val_batches=32 \
+      trainer.log_every_n_steps=10 module.compile=false > "$out/speedrun.jsonl" 2> "$out/speedrun.err"
+    echo "speedrun exit $?" >> "$out/exits.txt"
+    cat "$out/exits.txt" "$out/speedrun.jsonl"
+    ;;
 esac
