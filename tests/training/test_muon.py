@@ -45,11 +45,11 @@ def test_momentum_warms_up_then_stays():
     assert momentum_at(0, 0.85, 0.95, 0) == 0.95
 
 
-def optimizer_and_model() -> tuple[GPT, MuonWithAdamW]:
+def optimizer_and_model(fused: bool = False) -> tuple[GPT, MuonWithAdamW]:
     torch.manual_seed(0)
     model = GPT(GPTConfig(**TINY))
     cfg = OptimConfig(name="muon", lr=0.02, momentum_warmup_steps=4)
-    return model, build_optimizer(model, cfg, fused=False)
+    return model, build_optimizer(model, cfg, fused=fused)  # fused AdamW: the GPU path
 
 
 def step(model: GPT, optimizer: MuonWithAdamW, skip: bool = False) -> None:
@@ -60,16 +60,23 @@ def step(model: GPT, optimizer: MuonWithAdamW, skip: bool = False) -> None:
     optimizer.step()
 
 
-def test_a_skipped_step_leaves_weights_and_both_states_alone():
-    model, optimizer = optimizer_and_model()
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_skipped_step_leaves_weights_and_both_states_alone(fused, monkeypatch):
+    model, optimizer = optimizer_and_model(fused)
     step(model, optimizer)
+    if fused:  # the skip is decided on the device: reading the flag on the host would be a sync
+
+        def no_host_read(self):
+            raise AssertionError("read on the host")
+
+        monkeypatch.setattr(torch.Tensor, "item", no_host_read)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()
     buffers = [s["momentum_buffer"].clone() for s in state["muon"]["state"].values()]
     step(model, optimizer, skip=True)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     after = optimizer.state_dict()
-    assert after["steps_taken"] == 1
+    assert after["steps_taken"] == (2 if fused else 1)  # the device skip is not seen by the host
     assert all(
         torch.equal(s["momentum_buffer"], b)
         for s, b in zip(after["muon"]["state"].values(), buffers, strict=True)

@@ -9,6 +9,8 @@ Lightning drives one optimizer per step; :class:`MuonWithAdamW` holds ``torch.op
 ``torch.optim.AdamW`` and presents their parameter groups as its own, so the learning-rate
 schedule scales both, checkpoints hold both states, and a resumed run restores both. It also warms
 Muon's momentum up (0.85 -> 0.95 over the first steps, as the speedrun does), counted in its state.
+Muon's update itself runs through :func:`~gptlab.training.muon_step.muon_step`: torch's arithmetic,
+batched over same-shape matrices and skippable on the device.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import nn
 
 from gptlab.errors import ConfigError
+from gptlab.training.muon_step import muon_step
 
 
 def split_by_role(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -105,6 +108,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         self.momentum_start = momentum_start
         self.momentum_warmup_steps = momentum_warmup_steps
         self.steps_taken = 0
+        self.skip_on_device: torch.Tensor | None = None  # set by skip_next_step, used once
 
     @property
     def adamw_fused(self) -> bool:
@@ -112,9 +116,13 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     def skip_next_step(self, skip: torch.Tensor) -> None:
         """Leave weights and both states untouched in the coming step when ``skip`` is true.
-        Fused AdamW decides on the device; Muon has no such switch, so the flag is read on the
-        host (one sync per step under ``optim=muon``)."""
-        if bool(skip.item()):
+        With fused AdamW (GPUs) both sides decide on the device (:func:`muon_step` and fused
+        AdamW's ``found_inf``): no host sync; the momentum warm-up still counts a skipped step.
+        Otherwise the flag is read on the host, which costs nothing on a CPU."""
+        if self.adamw_fused:
+            self.skip_on_device = skip
+            self.adamw.found_inf = skip.float()
+        elif bool(skip.item()):
             self.zero_grad(set_to_none=True)  # optimizers skip parameters without a gradient
             self.skipping = True
 
@@ -132,8 +140,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
         )
         for group in self.muon.param_groups:
             group["momentum"] = momentum
-        self.muon.step()
+        skip, self.skip_on_device = self.skip_on_device, None
+        muon_step(self.muon, skip)  # torch.optim.Muon's update, batched by shape
         self.adamw.step()
+        self.adamw.found_inf = None  # each step's flag is set anew by skip_next_step
         self.steps_taken += 1
         return loss
 
