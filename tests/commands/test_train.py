@@ -48,17 +48,24 @@ def test_without_the_best_checkpoint_validations_write_no_checkpoint(compose_tra
     assert [int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("val/loss")] == [1, 3]
 
 
-def test_the_progress_line_counts_optimizer_steps(compose_train, capsys):
+def test_the_progress_line_counts_optimizer_steps(compose_train, capsys, tmp_path):
     cfg = compose_train(
         "trainer.enable_progress_bar=true",
         "data.global_batch_size=8",  # 2 micro-batches per optimizer step
-        "trainer.max_steps=6",
+        "trainer.max_steps=7",
         "trainer.log_every_n_steps=3",
     )
-    train(cfg)
+    metrics = train(cfg)
     out = capsys.readouterr().out
-    assert "step 6/6" in out and "tok/s" in out and "loss" in out
+    assert "step 7/7" in out and "tok/s" in out and "loss" in out
     assert "Epoch" not in out
+    # lr and tokens are logged on Lightning's logging steps only (optimizer steps 3 and 6), and
+    # the run's final token count is exact (step 7)
+    rows = read_metrics(tmp_path / "run")
+    tokens = {int(r["step"]): float(r["train/tokens"]) for r in rows if r.get("train/tokens")}
+    assert {int(r["step"]) for r in rows if r.get("lr")} == {2, 5}
+    assert tokens == {2: 3 * 8 * 32, 5: 6 * 8 * 32}
+    assert metrics["train/tokens"] == 7 * 8 * 32
 
 
 def test_test_true_evaluates_the_held_out_test_split(compose_train):
