@@ -68,6 +68,28 @@ def test_the_progress_line_counts_optimizer_steps(compose_train, capsys, tmp_pat
     assert metrics["train/tokens"] == 7 * 8 * 32
 
 
+def test_a_model_of_other_token_ids_trains_without_text_samples(compose_train, tmp_path):
+    """model.vocab_size below GPT-2's 50257 (data=tokens of another tokenizer): the text samples
+    and the final sample are skipped with a warning instead of failing at the end of training."""
+    import numpy as np
+
+    from gptlab.data.shards import write_shard
+
+    ids = np.random.default_rng(0).integers(0, 512, 20_000, dtype=np.uint16)
+    write_shard(tmp_path / "ids" / "x_train_000000.bin", ids)
+    write_shard(tmp_path / "ids" / "x_val_000000.bin", ids[:5000])
+    cfg = compose_train(
+        "model.vocab_size=512",
+        "data=tokens",
+        f"data.path={tmp_path / 'ids'}",
+        "trainer.max_steps=2",
+        "callbacks.text_samples.every_n_steps=1",
+    )
+    with pytest.warns(UserWarning, match="model.vocab_size=512 < 50257.*text samples are off"):
+        metrics = train(cfg)
+    assert metrics["val/loss"] < 7  # ln(512) = 6.2
+
+
 def test_test_true_evaluates_the_held_out_test_split(compose_train):
     metrics = train(compose_train("test=true", "trainer.max_steps=4"))
     assert 0 < metrics["test/loss"] < 11

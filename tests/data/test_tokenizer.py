@@ -32,3 +32,12 @@ def test_tampered_file_is_refused(tmp_path):
     (tmp_path / "encoder.json").write_text(encoder.read_text() + " ")
     with pytest.raises(GptlabError, match="encoder.json.*sha256"):
         tokenizer.encoding_from_files(tmp_path / "vocab.bpe", tmp_path / "encoder.json")
+
+
+def test_a_vocabulary_smaller_than_gpt2s_cannot_read_text():
+    from gptlab.data.tokenizer import check_reads_gpt2_tokens
+    from gptlab.errors import ConfigError
+
+    check_reads_gpt2_tokens(50304, "generate")  # padded: fine
+    with pytest.raises(ConfigError, match="generate needs .* model.vocab_size=512 < 50257"):
+        check_reads_gpt2_tokens(512, "generate")

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, open_dict
 
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, quiet_lightning_notices, user_errors
+from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.evaluation import hellaswag
 from gptlab.training.checkpoint import load_model
@@ -32,6 +33,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     quiet_lightning_notices()
     model = load_model(cfg.get("ckpt_path"), cfg.get("init_from"))
     if cfg.task == "hellaswag":
+        check_reads_gpt2_tokens(model.cfg.vocab_size, "task=hellaswag")
         return evaluate_hellaswag(cfg, model)
     with open_dict(cfg):  # the data config reads the model's context length and vocabulary
         cfg.model = {"_target_": "gptlab.model.GPTConfig", **model.cfg.to_dict()}

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, user_errors
-from gptlab.data.tokenizer import EOT_ID, decode, encode
+from gptlab.data.tokenizer import EOT_ID, check_reads_gpt2_tokens, decode, encode
 from gptlab.errors import ConfigError
 from gptlab.model.generate import generate
 from gptlab.training.checkpoint import load_model
@@ -59,6 +59,7 @@ def run_generation(cfg: DictConfig) -> list[str]:
         cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     model = load_model(cfg.ckpt_path, cfg.init_from).to(device)
+    check_reads_gpt2_tokens(model.cfg.vocab_size, "generate")
     prompt_ids = encode(cfg.prompt)
     ids = prompt_ids or [EOT_ID]
     context = model.cfg.context_length

@@ -16,7 +16,7 @@ from pathlib import Path
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
-from gptlab.errors import GptlabError
+from gptlab.errors import ConfigError, GptlabError
 
 EOT_TOKEN = "<|endoftext|>"
 EOT_ID = 50256
@@ -27,7 +27,9 @@ VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726
 ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 
 # GPT-2's pre-tokenisation pattern (tiktoken's r50k pattern)
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+)
 
 
 def bundled_bpe_files() -> tuple[Path, Path] | None:
@@ -94,3 +96,14 @@ def token_byte_lengths() -> tuple[int, ...]:
     return tuple(
         0 if i == EOT_ID else len(encoding.decode_single_token_bytes(i)) for i in range(VOCAB_SIZE)
     )
+
+
+def check_reads_gpt2_tokens(vocab_size: int, what: str) -> None:
+    """Raise a one-line ConfigError when GPT-2 token ids (0..50256) do not all fit a model's
+    vocabulary: a model trained on other token ids (``data=tokens`` with ``model.vocab_size`` below
+    50257) cannot be given text, and its embedding would fail on the first id out of range."""
+    if vocab_size < VOCAB_SIZE:
+        raise ConfigError(
+            f"{what} needs a model that reads GPT-2 tokens, but model.vocab_size={vocab_size} < "
+            f"{VOCAB_SIZE} (the GPT-2 tokenizer's ids)"
+        )

@@ -8,6 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.evaluation import hellaswag
 from gptlab.training.callbacks.throughput import exclude_from_throughput
@@ -51,6 +52,7 @@ class HellaSwag(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.every_n_steps and stage == "fit" and not self.examples:
+            check_reads_gpt2_tokens(pl_module.model.cfg.vocab_size, "callbacks.hellaswag")
             examples = hellaswag.load_examples(self.path, self.limit)
             self.examples = hellaswag.render_all(examples, pl_module.model.cfg.context_length)
 

@@ -6,7 +6,10 @@ import logging
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
+from gptlab.data.tokenizer import check_reads_gpt2_tokens
+from gptlab.errors import ConfigError
 from gptlab.model.generate import sample_text
 from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
 from gptlab.training.distributed import weights_are_sharded
@@ -28,6 +31,11 @@ class TextSamples(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.steps.start(trainer)
+        try:
+            check_reads_gpt2_tokens(pl_module.model.cfg.vocab_size, "callbacks.text_samples")
+        except ConfigError as err:  # a model of other token ids: no text prompts, no crash later
+            rank_zero_warn(f"{err}: text samples are off")
+            self.every_n_steps = 0
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
