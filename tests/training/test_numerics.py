@@ -136,3 +136,15 @@ def test_seeding_a_step_seeds_dropout_without_formatting_stack_traces(monkeypatc
     monkeypatch.setattr(traceback, "format_stack", lambda *a, **k: pytest.fail("stack formatted"))
     seed_step(5, torch.device("cpu"))
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_seeding_a_step_on_a_gpu_seeds_that_gpu(monkeypatch):
+    import contextlib
+
+    from gptlab.training.numerics import seed_step
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "device", lambda d: seen.append(d) or contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda s: seen.append(s))
+    seed_step(7, torch.device("cuda", 1))
+    assert seen == [torch.device("cuda", 1), 7]

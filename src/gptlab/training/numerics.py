@@ -61,5 +61,5 @@ def seed_step(seed: int, device: torch.device) -> None:
     per step on a CPU."""
     torch.default_generator.manual_seed(seed)
     if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        torch.cuda.default_generators[index].manual_seed(seed)
+        with torch.cuda.device(device):  # CUDA is initialised by then: seeded at once
+            torch.cuda.manual_seed(seed)
