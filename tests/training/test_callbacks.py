@@ -8,7 +8,20 @@ from conftest import read_metrics
 from gptlab.commands.train import train
 
 
-def test_throughput_windows_exclude_validation(compose_train, tmp_path):
+def test_throughput_windows_exclude_validation_and_the_best_checkpoint(
+    compose_train, tmp_path, monkeypatch
+):
+    import time
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    save = ModelCheckpoint._save_checkpoint
+
+    def slow_save(self, trainer, filepath):  # a best checkpoint that takes 0.5 s to write
+        time.sleep(0.5)
+        save(self, trainer, filepath)
+
+    monkeypatch.setattr(ModelCheckpoint, "_save_checkpoint", slow_save)
     cfg = compose_train(
         "trainer.max_steps=30",
         "trainer.val_check_interval=10",
@@ -24,7 +37,8 @@ def test_throughput_windows_exclude_validation(compose_train, tmp_path):
     }
     with_validation = [rates[s] for s in (15, 25)]  # the windows right after validations
     without = [rates[s] for s in (10, 20, 30)]
-    # a 0.5 s validation inside a window of five tiny steps would divide its rate many times over
+    # a 0.5 s validation (or save) inside a window of five tiny steps would divide its rate many
+    # times over
     assert min(with_validation) > 0.4 * statistics.median(without), rates
     val_seconds = [float(r["perf/val_s"]) for r in rows if r.get("perf/val_s")]
     assert len(val_seconds) == 3 and min(val_seconds) >= 0.5
