@@ -42,3 +42,16 @@ class SlowValidation(L.Callback):
         import time
 
         time.sleep(self.seconds)
+
+
+class SlowStart(L.Callback):
+    """Makes the start of fit (before the first step, before the stop-signal handlers of
+    training are installed) take ``seconds`` longer: a window a test can signal into."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        import time
+
+        time.sleep(self.seconds)

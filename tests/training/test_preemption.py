@@ -83,8 +83,16 @@ def test_sigusr1_in_a_slurm_job_requeues_it_and_the_next_start_resumes(tmp_path)
 @pytest.mark.slow
 def test_a_stop_signal_during_start_up_exits_zero_and_leaves_no_folder(tmp_path):
     run_dir = tmp_path / "run"
+    # start-up held open for up to 30 s, so that the signal lands in it even on a loaded machine
+    slow = "+callbacks.slow_start={_target_: faults.SlowStart, seconds: 30}"
+    tests = str(ROOT / "tests")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
-        command(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*command(run_dir), slow],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.time() + 120
     while not (run_dir / ".hydra").exists() and time.time() < deadline:
