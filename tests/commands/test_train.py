@@ -90,6 +90,15 @@ def test_a_model_of_other_token_ids_trains_without_text_samples(compose_train, t
     assert metrics["val/loss"] < 7  # ln(512) = 6.2
 
 
+def test_log_every_n_steps_0_turns_step_rows_off_as_in_lightning(compose_train, tmp_path):
+    metrics = train(compose_train("trainer.log_every_n_steps=0", "trainer.max_steps=4"))
+    rows = read_metrics(tmp_path / "run")
+    step_keys = ("train/loss", "lr", "train/tokens", "perf/tokens_per_s")
+    assert not [r for r in rows if any(r.get(k) for k in step_keys)]
+    assert [int(r["step"]) for r in rows if r.get("val/loss")] == [4]
+    assert metrics["train/tokens"] == 4 * 4 * 32  # the run's count is still exact
+
+
 def test_test_true_evaluates_the_held_out_test_split(compose_train):
     metrics = train(compose_train("test=true", "trainer.max_steps=4"))
     assert 0 < metrics["test/loss"] < 11

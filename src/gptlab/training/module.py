@@ -29,7 +29,7 @@ from gptlab.training.numerics import (
 )
 from gptlab.training.optim import OptimConfig, build_optimizer, build_scheduler
 from gptlab.training.runtime import host_scalar
-from gptlab.training.steps import OptimizerSteps, row_step
+from gptlab.training.steps import OptimizerSteps, logging_step, row_step
 
 ATTENTION_BACKENDS = {
     "auto": None,
@@ -209,7 +209,7 @@ class GPTModule(L.LightningModule):
         self._step_loss = loss.detach()  # logged through host_values at logging steps
         # only on the steps Lightning sends to the loggers: each LightningModule.log call costs
         # ~0.4 ms of host time, more than a small model's whole step on a GPU
-        if (self.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
+        if logging_step(self.trainer, self.global_step + 1):
             rates = self.lr_schedulers().get_last_lr()
             self.log("lr", host_scalar(rates[0]), on_step=True, on_epoch=False)
             if rates[-1] != rates[0]:  # optim=muon: the AdamW side's rate too
@@ -314,8 +314,10 @@ class GPTModule(L.LightningModule):
         if not self.steps.stepped(trainer) or self._step_loss is None:
             return
         step = self.global_step
-        logging_step = step % max(trainer.log_every_n_steps, 1) == 0
-        if not logging_step and self.device.type == "cuda":
+        logs = logging_step(trainer, step)
+        # the non-finite count reaches the host at logging steps, every 50 steps without them
+        checks = step % (trainer.log_every_n_steps or 50) == 0
+        if not checks and self.device.type == "cuda":
             return
         values = {"train/loss": self._step_loss, "train/skipped_steps": self.skipped_steps}
         if self._step_norm is not None:
@@ -323,7 +325,7 @@ class GPTModule(L.LightningModule):
         values["first_skipped_step"] = self.first_skipped_step
         landed = self.host_values.exchange(step, values)
         if landed is not None:
-            self._report(*landed, to_loggers=logging_step, to_lightning=logging_step)
+            self._report(*landed, to_loggers=logs, to_lightning=logs)
 
     def on_train_end(self) -> None:
         landed = self.host_values.take()  # the last logging step's values (one wait, at the end)

@@ -29,3 +29,10 @@ def row_step(global_step: int) -> int:
     writes its own rows (0-indexed: the row of the first step is step 0). gptlab's rows written
     straight to the loggers use it too, so one file has one convention."""
     return max(global_step - 1, 0)
+
+
+def logging_step(trainer: Any, global_step: int) -> bool:
+    """Whether the row of ``global_step`` optimizer steps is one Lightning sends to the loggers:
+    every ``trainer.log_every_n_steps`` steps, and never when it is 0 (step logging off)."""
+    every = trainer.log_every_n_steps
+    return bool(every) and global_step % every == 0

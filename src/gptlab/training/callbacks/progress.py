@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from gptlab.training.steps import OptimizerSteps
+from gptlab.training.steps import OptimizerSteps, logging_step
 
 SHOWN = (("loss", "loss {:.4f}"), ("val/loss", "val {:.4f}"), ("tok/s", "{:,.0f} tok/s"))
 
@@ -64,7 +64,7 @@ class StepProgressBar(ProgressBar):
             return
         step = trainer.global_step
         values = {}
-        if step % max(trainer.log_every_n_steps, 1) == 0:  # values are on the host only then
+        if logging_step(trainer, step):  # values are on the host only then
             values["values"] = describe(self.get_metrics(trainer, pl_module))
         self.progress.update(self.task, completed=step, **values)
 

@@ -19,7 +19,7 @@ import lightning as L
 import torch
 
 from gptlab.training.runtime import host_scalar
-from gptlab.training.steps import OptimizerSteps, row_step
+from gptlab.training.steps import OptimizerSteps, logging_step, row_step
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class ThroughputMonitor(L.Callback):
         if not self.steps.stepped(trainer):
             return
         self.results = {"train/tokens": float(step * self._tokens_per_step)}  # exact at the end
-        if step % max(trainer.log_every_n_steps, 1):
+        if not logging_step(trainer, step):
             return  # LightningModule.log costs ~0.4 ms of host time: only where Lightning logs
         tokens = host_scalar(step * self._tokens_per_step)  # on the host: logging it costs no sync
         pl_module.log("train/tokens", tokens, on_step=True, on_epoch=False, rank_zero_only=True)
