@@ -41,14 +41,16 @@ class SyncWatch(L.Callback):
             torch.cuda.set_sync_debug_mode("default")
 
 
-@pytest.mark.parametrize("optim", ["adamw", "muon"])
-def test_training_steps_do_not_wait_for_the_gpu(compose_train, tmp_path, optim):
+@pytest.mark.parametrize(("optim", "bar"), [("adamw", False), ("muon", False), ("adamw", True)])
+def test_training_steps_do_not_wait_for_the_gpu(compose_train, tmp_path, optim, bar):
     """Steps 2 to 21 hold logging steps 10 and 20 (loss, gradient norm, tokens/s, memory): the
     values reach the host through pinned copies and CUDA events, never a sync. Under optim=muon
-    the non-finite check skips both optimizers on the device too."""
+    the non-finite check skips both optimizers on the device too; the progress line (on in a
+    user's run) reads host values only."""
     cfg = compose_train(
         *GPU,
         f"optim={optim}",
+        f"trainer.enable_progress_bar={str(bar).lower()}",
         "trainer.max_steps=24",
         "+callbacks.sync_watch._target_=test_gpu.SyncWatch",
         "+callbacks.sync_watch.first=2",
