@@ -35,7 +35,7 @@ from gptlab.commands.cli import (
 from gptlab.commands.run_folder import attempt_folder, discard_failed_start
 from gptlab.commands.startup import stop_signals_exit_cleanly
 from gptlab.commands.sweeps import score, write_result
-from gptlab.data.tokenizer import VOCAB_SIZE
+from gptlab.data.tokenizer import VOCAB_SIZE, reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
 from gptlab.model.generate import sample_text
@@ -275,7 +275,11 @@ def _fit(cfg: DictConfig) -> dict[str, float]:
         rank_zero_only(log.info)(
             "no sample under FSDP: python -m gptlab generate ckpt_path=<run>/checkpoints/last.ckpt"
         )
-    elif sample and sample.max_new_tokens > 0 and module.model_config.vocab_size < VOCAB_SIZE:
+    elif (
+        sample
+        and sample.max_new_tokens > 0
+        and not reads_gpt2_tokens(module.model_config.vocab_size)
+    ):
         rank_zero_only(log.info)(
             "no sample: model.vocab_size=%d < %d, the GPT-2 tokenizer's ids",
             module.model_config.vocab_size,

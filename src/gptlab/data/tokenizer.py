@@ -98,11 +98,16 @@ def token_byte_lengths() -> tuple[int, ...]:
     )
 
 
+def reads_gpt2_tokens(vocab_size: int) -> bool:
+    """Whether GPT-2 token ids (0..50256) all fit a model's vocabulary: a model trained on other
+    token ids (``data=tokens`` with ``model.vocab_size`` below 50257) cannot be given text, and its
+    embedding would fail on the first id out of range."""
+    return vocab_size >= VOCAB_SIZE
+
+
 def check_reads_gpt2_tokens(vocab_size: int, what: str) -> None:
-    """Raise a one-line ConfigError when GPT-2 token ids (0..50256) do not all fit a model's
-    vocabulary: a model trained on other token ids (``data=tokens`` with ``model.vocab_size`` below
-    50257) cannot be given text, and its embedding would fail on the first id out of range."""
-    if vocab_size < VOCAB_SIZE:
+    """A one-line ConfigError naming ``what`` unless :func:`reads_gpt2_tokens`."""
+    if not reads_gpt2_tokens(vocab_size):
         raise ConfigError(
             f"{what} needs a model that reads GPT-2 tokens, but model.vocab_size={vocab_size} < "
             f"{VOCAB_SIZE} (the GPT-2 tokenizer's ids)"
