@@ -3,6 +3,7 @@ included, and the on-device skip of non-finite steps by fused AdamW."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import lightning as L
@@ -144,3 +145,63 @@ def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(c
             model(idx[:, i : i + 1], cache=cache) for i in range(9, 32)
         ]
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=2e-4, rtol=1e-3)
+
+
+def fa4_usable() -> bool:
+    from gptlab.training.attention import _importable
+
+    return (
+        torch.cuda.is_available()
+        and torch.cuda.get_device_capability()[0] in (9, 10)
+        and hasattr(torch.nn.attention, "activate_flash_attention_impl")
+        and _importable("flash_attn.cute.interface")
+    )
+
+
+def attention_kernels(model, idx, name: str) -> tuple[float, list[torch.Tensor], list[str]]:
+    """Loss, gradients and the attention kernels' names of one compiled bf16 step under ``name``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from gptlab.training import attention
+
+    model.zero_grad(set_to_none=True)
+    torch.compiler.reset()  # trace under this kernel's flags
+    swapped = attention.activate(name, idx.device)
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            with attention.kernel_context(name), torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = torch.compile(model)(idx, idx)
+            loss.backward()
+            torch.cuda.synchronize()
+    finally:
+        if swapped:
+            attention.restore()
+    names = [e.name for e in prof.events() if "flash" in e.name.lower() or "fmha" in e.name]
+    return loss.item(), [p.grad.clone() for p in model.parameters()], names
+
+
+@pytest.mark.skipif(not fa4_usable(), reason="needs flash-attn-4 on an H100/H200/B200")
+def test_fa4_replaces_pytorchs_flash_kernel_and_matches_it(compose_train, tmp_path):
+    from gptlab.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=1000, context_length=256, emb_dim=256, n_heads=4, n_layers=2,
+                       drop_rate=0.0)  # fmt: skip
+    model = GPT(config).cuda()
+    idx = torch.randint(0, 1000, (4, 256), device="cuda")
+    loss, grads, kernels = attention_kernels(model, idx, "flash")
+    loss4, grads4, kernels4 = attention_kernels(model, idx, "fa4")
+    assert any("pytorch_flash" in k for k in kernels), kernels[:5]
+    assert kernels4 and not any("pytorch_flash" in k for k in kernels4), kernels4[:5]
+    assert loss4 == pytest.approx(loss, rel=2e-3)
+    for (name, _), a, b in zip(model.named_parameters(), grads, grads4, strict=True):
+        torch.testing.assert_close(b, a, atol=2e-3, rtol=5e-2, msg=name)
+    # and through train.py (head size 64); PyTorch's own kernel is back afterwards
+    cfg = compose_train(
+        *GPU, "module.attention=fa4", "model.drop_rate=0.0", "module.compile=true",
+        "model.emb_dim=128", "model.context_length=128",
+    )  # fmt: skip
+    train(cfg)
+    losses = [float(r["train/loss"]) for r in read_metrics(tmp_path / "run") if r.get("train/loss")]
+    assert losses and all(math.isfinite(x) for x in losses)
+    assert torch.nn.attention.current_flash_attention_impl() is None

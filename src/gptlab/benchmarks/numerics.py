@@ -23,6 +23,7 @@ VARIANTS: list[tuple[str, list[str]]] = [
     (BASELINE, []),
     ("default_seed2", ["seed=2"]),  # the spread between two seeds of the same path
     ("cudnn_attention", ["module.attention=cudnn"]),
+    ("fa4_attention", ["module.attention=fa4"]),  # needs flash-attn-4 and an H100/H200/B200
     ("float8_tensorwise", ["module.float8=tensorwise"]),  # needs torchao and an FP8 GPU
 ]
 

@@ -32,6 +32,7 @@ from gptlab.benchmarks.profile import kernel_breakdown
 from gptlab.commands import conf_dir
 from gptlab.data.shards import write_shard
 from gptlab.model import GPT, GPTConfig
+from gptlab.training import attention
 from gptlab.training.callbacks.throughput import peak_flops
 from gptlab.training.optim import parameter_groups
 from gptlab.training.steps import OptimizerSteps
@@ -62,11 +63,42 @@ def plain_loop(
     window: int = 10,
     profile_steps: int = 0,
     clip_in_step: bool = False,
+    attention_kernel: str = "auto",
 ) -> dict:
     """tokens/s of a reference-style loop: compile, fused AdamW, bf16 autocast, clipping.
     ``clip_in_step``: the clipping factor applied inside fused AdamW's kernel (``grad_scale``, as
     torch's GradScaler unscales) instead of ``clip_grad_norm_``'s separate pass over the gradients:
-    measured in round 5, not faster, so gptlab does not do it (docs/benchmarks.md)."""
+    measured in round 5, not faster, so gptlab does not do it (docs/benchmarks.md).
+    ``attention_kernel``: a ``module.attention`` choice (``fa4``: the same kernel swap as gptlab's,
+    to tell the kernel's gain from the framework's)."""
+    swapped = attention.activate(attention_kernel, torch.device("cuda"))
+    try:
+        return _plain_loop(
+            config,
+            micro_batch,
+            steps,
+            warmup,
+            window,
+            profile_steps,
+            clip_in_step,
+            attention_kernel,
+        )
+    finally:
+        if swapped:
+            attention.restore()
+
+
+def _plain_loop(
+    config: GPTConfig,
+    micro_batch: int,
+    steps: int,
+    warmup: int,
+    window: int,
+    profile_steps: int,
+    clip_in_step: bool,
+    attention_kernel: str,
+) -> dict:
+    torch.compiler.reset()  # a graph of an earlier run would keep that run's attention kernel
     torch.manual_seed(0)
     model = GPT(config).cuda()
     optimizer = torch.optim.AdamW(
@@ -77,7 +109,10 @@ def plain_loop(
 
     def step() -> None:
         x = torch.randint(0, config.vocab_size, (micro_batch, T + 1), device="cuda")
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with (
+            torch.autocast("cuda", dtype=torch.bfloat16),
+            attention.kernel_context(attention_kernel),
+        ):
             loss = step_fn(x[:, :-1], x[:, 1:])
         loss.backward()
         if clip_in_step:  # fused AdamW divides every gradient by grad_scale in its own kernel
@@ -265,6 +300,11 @@ def main() -> None:
         action="store_true",
         help="also time the plain loop with its clipping inside fused AdamW's kernel",
     )
+    parser.add_argument(
+        "--plain-attention",
+        default="",
+        help="also time the plain loop with this module.attention kernel (e.g. fa4)",
+    )
     parser.add_argument("--model", default="gpt2_124m", help="the model preset of the gptlab runs")
     parser.add_argument(
         "--profile-steps", type=int, default=0, help="also profile this many steps of each path"
@@ -297,16 +337,23 @@ def main() -> None:
         name, _, extra = variant.partition("=")
         mb = int(args.lightning_micro_batches.split(",")[0])
         runs.append((f"gptlab_{name}", mb, extra.split(";")))
-    plains = [(f"plain_loop_mb{mb}", mb, False) for mb in map(int, args.micro_batches.split(","))]
+    # (name, micro-batch, clip in AdamW's kernel, attention kernel); variants are timed against
+    # the best plain loop of their round, not taken as its reference
+    plains = [
+        (f"plain_loop_mb{mb}", mb, False, "auto") for mb in map(int, args.micro_batches.split(","))
+    ]
+    last_mb = int(args.micro_batches.split(",")[-1])
     if args.plain_clip_in_step:
-        mb = int(args.micro_batches.split(",")[-1])
-        plains.append((f"plain_loop_mb{mb}_clip_in_step", mb, True))
+        plains.append((f"plain_loop_mb{last_mb}_clip_in_step", last_mb, True, "auto"))
+    if args.plain_attention:
+        kernel = attention.check_attention(args.plain_attention, 0.0)
+        plains.append((f"plain_loop_mb{last_mb}_{kernel}", last_mb, False, kernel))
     ratios: dict[str, list[float]] = {}
     # rounds: every ratio is taken against the plain loop of its own round, minutes apart at most,
     # so a card that warms up or clocks down over the call does not favour the runs that come first
     for round_ in range(args.repeats):
         best_plain = 0.0
-        for name, mb, in_step in [] if args.skip_plain else plains:
+        for name, mb, in_step, kernel in [] if args.skip_plain else plains:
             result = plain_loop(
                 GPTConfig(drop_rate=0.0),
                 mb,
@@ -314,11 +361,12 @@ def main() -> None:
                 args.warmup,
                 profile_steps=args.profile_steps,
                 clip_in_step=in_step,
+                attention_kernel=kernel,
             )
             line = report(
                 name, {"round": round_, "micro_batch": mb, **result}, flops, peak, ceiling
             )
-            if in_step:  # a variant of the plain loop: compared with it, not its reference
+            if in_step or kernel != "auto":  # a variant of the plain loop, not its reference
                 ratios.setdefault(name, []).append(line["tokens_per_s"] / best_plain)
             else:
                 best_plain = max(best_plain, result["tokens_per_s"])

@@ -11,12 +11,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 from torchmetrics import MeanMetric
 
 from gptlab.errors import ConfigError
 from gptlab.internals import compiled_in_place
 from gptlab.model import GPT, GPTConfig
+from gptlab.training import attention as attention_kernels
 from gptlab.training.float8 import check_recipe, convert_linears
 from gptlab.training.host_values import HostValues
 from gptlab.training.numerics import (
@@ -31,13 +31,6 @@ from gptlab.training.optim import OptimConfig, build_optimizer, build_scheduler
 from gptlab.training.runtime import host_scalar
 from gptlab.training.steps import OptimizerSteps, logging_step, row_step
 
-ATTENTION_BACKENDS = {
-    "auto": None,
-    "flash": SDPBackend.FLASH_ATTENTION,
-    "cudnn": SDPBackend.CUDNN_ATTENTION,
-    "efficient": SDPBackend.EFFICIENT_ATTENTION,
-    "math": SDPBackend.MATH,
-}
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -84,7 +77,8 @@ class GPTModule(L.LightningModule):
     ``compile_options`` (Inductor settings, e.g. ``{coordinate_descent_tuning: true}``);
     ``fused_loss``: output layer + cross-entropy in row chunks (less memory);
     ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name);
-    ``attention``: the kernel of ``scaled_dot_product_attention`` (``auto``: PyTorch's choice);
+    ``attention``: the kernel of ``scaled_dot_product_attention`` (``auto``: PyTorch's choice;
+    ``fa4``: FlashAttention-4, see :mod:`gptlab.training.attention`);
     ``float8``: FP8 matrix products through torchao (``tensorwise`` or ``rowwise``; opt-in).
     """
 
@@ -104,11 +98,6 @@ class GPTModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.nonfinite = check_policy(nonfinite)
-        if attention not in ATTENTION_BACKENDS:
-            raise ConfigError(
-                f"module.attention={attention!r} must be one of {list(ATTENTION_BACKENDS)}"
-            )
-        self.attention = attention
         self.float8 = check_recipe(float8)
         if compile not in (True, False, "auto"):
             raise ConfigError(f"module.compile={compile!r} must be true, false or auto")
@@ -120,6 +109,8 @@ class GPTModule(L.LightningModule):
         self.compile_setting, self.compile_mode = compile, compile_mode
         self.compile_options = check_compile_options(compile_options, compile_mode)
         self.model_config = model if isinstance(model, GPTConfig) else GPTConfig.from_dict(model)
+        self.attention = attention_kernels.check_attention(attention, self.model_config.drop_rate)
+        self._attention_swapped = False  # module.attention=fa4 swapped PyTorch's flash kernel
         self.optim_config = (
             optim if isinstance(optim, OptimConfig) else OptimConfig.from_dict(optim or {})
         )
@@ -167,6 +158,8 @@ class GPTModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         """FP8 layers and torch.compile once the device is known (``compile=auto``: on GPUs only)."""
         device = self.trainer.strategy.root_device
+        if not self._attention_swapped:
+            self._attention_swapped = attention_kernels.activate(self.attention, device)
         if self.float8 and not self._float8_converted:
             converted = convert_linears(self.model, self.float8, device)
             self._float8_converted = True
@@ -176,20 +169,26 @@ class GPTModule(L.LightningModule):
             wanted = self.trainer.strategy.root_device.type == "cuda"
         # in place: state_dict keys stay as without compile; setup runs for fit, test, ...
         if wanted and not compiled_in_place(self.model):
+            # Dynamo's cache outlives a run and its guards do not cover the attention kernel
+            # flags: a later run in this process (a sweep's job, a benchmark's variant) would
+            # reuse an earlier run's graph, and with it that run's kernel
+            torch.compiler.reset()
             if self.compile_options:  # torch.compile takes a mode or options, not both
                 self.model.compile(options=self.compile_options)
             else:
                 self.model.compile(mode=self.compile_mode)
 
+    def teardown(self, stage: str) -> None:
+        if self._attention_swapped:  # the next run in this process starts from PyTorch's kernel
+            attention_kernels.restore()
+            self._attention_swapped = False
+
     def on_train_start(self) -> None:
         self.steps.start(self.trainer)
 
     def attention_kernel(self) -> contextlib.AbstractContextManager:
-        """``module.attention`` for the model's attention: PyTorch's own choice (``auto``), or one
-        kernel (cuDNN's is faster than flash on Hopper GPUs for some shapes: docs/benchmarks.md)."""
-        if self.attention == "auto":
-            return contextlib.nullcontext()
-        return sdpa_kernel(ATTENTION_BACKENDS[self.attention])
+        """``module.attention`` for the model's attention (:mod:`gptlab.training.attention`)."""
+        return attention_kernels.kernel_context(self.attention)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)

@@ -1,0 +1,118 @@
+"""The kernel behind the model's ``scaled_dot_product_attention`` (``module.attention``).
+
+``auto`` leaves the choice to PyTorch; ``flash``, ``cudnn``, ``efficient`` and ``math`` pin one of
+PyTorch's own kernels. ``fa4`` runs FlashAttention-4 (the ``flash-attn-4`` package, CuTe DSL kernels
+for Hopper and Blackwell GPUs) in place of PyTorch's flash kernel, through PyTorch's registry of
+flash-attention implementations (``torch.nn.attention.activate_flash_attention_impl``, PyTorch >=
+2.11): the model code stays plain ``F.scaled_dot_product_attention``, and torch.compile keeps
+working because the swap happens in the dispatcher, below the traced graph. FA4 has no attention
+dropout, so it needs ``model.drop_rate=0``. The swap is process-wide while a run is set up; the
+module undoes it at teardown so that the next run of a sweep or benchmark starts from PyTorch's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from gptlab.errors import ConfigError
+
+PYTORCH_KERNELS = {
+    "auto": None,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "math": SDPBackend.MATH,
+}
+# name -> (PyTorch's registry name, the module it imports, the pip package, compute capabilities)
+FLASH_IMPLEMENTATIONS = {"fa4": ("FA4", "flash_attn.cute.interface", "flash-attn-4", (9, 10))}
+# PyTorch's FA4 glue (torch 2.11 to 2.13) unpacks ``(out, lse)`` from FA4's forward; from
+# flash-attn-4 4.0.0b19 on it returns more values, and the first attention call fails
+NEWEST_COMPATIBLE = {"flash-attn-4": "4.0.0b18"}
+CHOICES = [*PYTORCH_KERNELS, *FLASH_IMPLEMENTATIONS]
+
+
+def check_attention(name: str, drop_rate: float) -> str:
+    """``module.attention`` checked before anything is built: known, installed, no dropout."""
+    if name not in CHOICES:
+        raise ConfigError(f"module.attention={name!r} must be one of {CHOICES}")
+    if name in FLASH_IMPLEMENTATIONS:
+        _, module, package, _ = FLASH_IMPLEMENTATIONS[name]
+        if not hasattr(torch.nn.attention, "activate_flash_attention_impl"):
+            raise ConfigError(
+                f"module.attention={name} needs PyTorch >= 2.11 (this is {torch.__version__}); "
+                "set module.attention=auto"
+            )
+        if not _importable(module):
+            raise ConfigError(
+                f"module.attention={name} needs the {package} package: pip install {package} "
+                "(or set module.attention=auto)"
+            )
+        check_version(name, package)
+        if drop_rate:
+            raise ConfigError(
+                f"module.attention={name} has no attention dropout and model.drop_rate="
+                f"{drop_rate}; set model.drop_rate=0.0 or module.attention=auto"
+            )
+    return name
+
+
+def check_version(name: str, package: str) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    newest = NEWEST_COMPATIBLE.get(package)
+    try:
+        installed = version(package)
+    except PackageNotFoundError:  # a source checkout on the path: trust it
+        return
+    if newest and Version(installed) > Version(newest):
+        raise ConfigError(
+            f"module.attention={name}: {package} {installed} does not fit PyTorch's FA4 glue "
+            f"(torch {torch.__version__}); pip install '{package}=={newest}'"
+        )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def kernel_context(name: str) -> contextlib.AbstractContextManager:
+    """The context the model's attention runs in: PyTorch's choice (``auto``), one of its kernels,
+    or its flash kernel, which an activated implementation (``fa4``) has replaced."""
+    if name in FLASH_IMPLEMENTATIONS:
+        return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+    backend = PYTORCH_KERNELS[name]
+    return contextlib.nullcontext() if backend is None else sdpa_kernel(backend)
+
+
+def activate(name: str, device: torch.device) -> bool:
+    """Swaps PyTorch's flash kernel for ``name``'s on this process; True if it did."""
+    if name not in FLASH_IMPLEMENTATIONS:
+        return False
+    registry_name, module, _, capabilities = FLASH_IMPLEMENTATIONS[name]
+    if device.type != "cuda" or torch.cuda.get_device_capability(device)[0] not in capabilities:
+        found = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        raise ConfigError(
+            f"module.attention={name} runs on GPUs of compute capability "
+            f"{' or '.join(f'{c}.x' for c in capabilities)} (H100/H200, B200), not {found}; "
+            "set module.attention=auto"
+        )
+    from torch.nn.attention import activate_flash_attention_impl
+
+    activate_flash_attention_impl(registry_name)
+    return True
+
+
+def restore() -> None:
+    """PyTorch's own flash kernel again (after :func:`activate`)."""
+    restore_impl = getattr(torch.nn.attention, "restore_flash_attention_impl", None)
+    if restore_impl is not None:
+        restore_impl()
