@@ -111,3 +111,12 @@ def test_each_run_compiles_under_its_own_attention_kernel(monkeypatch):
     assert any("flash_attention_for_cpu" in op for op in seen["flash"]), seen
     assert any("attention_math" in op for op in seen["math"]), seen
     assert not any("flash" in op for op in seen["math"]), seen
+
+
+def test_a_swap_for_a_block_is_undone_when_the_block_fails(monkeypatch):
+    calls = []
+    monkeypatch.setattr(attention, "activate", lambda name, device: calls.append(name) or True)
+    monkeypatch.setattr(attention, "restore", lambda: calls.append("restore"))
+    with pytest.raises(RuntimeError), attention.swapped_in("fa4", torch.device("cuda")):
+        raise RuntimeError("the benchmark failed")
+    assert calls == ["fa4", "restore"]

@@ -166,16 +166,14 @@ def attention_kernels(model, idx, name: str) -> tuple[float, list[torch.Tensor],
 
     model.zero_grad(set_to_none=True)
     torch.compiler.reset()  # trace under this kernel's flags
-    swapped = attention.activate(name, idx.device)
-    try:
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            with attention.kernel_context(name), torch.autocast("cuda", dtype=torch.bfloat16):
-                loss = torch.compile(model)(idx, idx)
-            loss.backward()
-            torch.cuda.synchronize()
-    finally:
-        if swapped:
-            attention.restore()
+    with (
+        attention.swapped_in(name, idx.device),
+        profile(activities=[ProfilerActivity.CUDA]) as prof,
+    ):
+        with attention.kernel_context(name), torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = torch.compile(model)(idx, idx)
+        loss.backward()
+        torch.cuda.synchronize()
     names = [e.name for e in prof.events() if "flash" in e.name.lower() or "fmha" in e.name]
     return loss.item(), [p.grad.clone() for p in model.parameters()], names
 

@@ -34,11 +34,10 @@ def time_kernel(name: str, batch: int, heads: int, seq: int, head_dim: int, repe
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         out.backward(grad)
 
-    swapped = attention.activate(name, qkv.device)
-    try:
+    times = []
+    with attention.swapped_in(name, qkv.device):
         for _ in range(5):  # FA4 compiles its kernels on first use
             step()
-        times = []
         for _ in range(repeats):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
@@ -46,9 +45,6 @@ def time_kernel(name: str, batch: int, heads: int, seq: int, head_dim: int, repe
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end))
-    finally:
-        if swapped:
-            attention.restore()
     return statistics.median(times)
 
 

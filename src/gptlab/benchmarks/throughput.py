@@ -69,35 +69,9 @@ def plain_loop(
     ``clip_in_step``: the clipping factor applied inside fused AdamW's kernel (``grad_scale``, as
     torch's GradScaler unscales) instead of ``clip_grad_norm_``'s separate pass over the gradients:
     measured in round 5, not faster, so gptlab does not do it (docs/benchmarks.md).
-    ``attention_kernel``: a ``module.attention`` choice (``fa4``: the same kernel swap as gptlab's,
-    to tell the kernel's gain from the framework's)."""
-    swapped = attention.activate(attention_kernel, torch.device("cuda"))
-    try:
-        return _plain_loop(
-            config,
-            micro_batch,
-            steps,
-            warmup,
-            window,
-            profile_steps,
-            clip_in_step,
-            attention_kernel,
-        )
-    finally:
-        if swapped:
-            attention.restore()
-
-
-def _plain_loop(
-    config: GPTConfig,
-    micro_batch: int,
-    steps: int,
-    warmup: int,
-    window: int,
-    profile_steps: int,
-    clip_in_step: bool,
-    attention_kernel: str,
-) -> dict:
+    ``attention_kernel``: a ``module.attention`` choice, run inside
+    :func:`gptlab.training.attention.swapped_in` (``fa4``: the same kernel swap as gptlab's, to
+    tell the kernel's gain from the framework's)."""
     torch.compiler.reset()  # a graph of an earlier run would keep that run's attention kernel
     torch.manual_seed(0)
     model = GPT(config).cuda()
@@ -354,15 +328,16 @@ def main() -> None:
     for round_ in range(args.repeats):
         best_plain = 0.0
         for name, mb, in_step, kernel in [] if args.skip_plain else plains:
-            result = plain_loop(
-                GPTConfig(drop_rate=0.0),
-                mb,
-                args.steps,
-                args.warmup,
-                profile_steps=args.profile_steps,
-                clip_in_step=in_step,
-                attention_kernel=kernel,
-            )
+            with attention.swapped_in(kernel, torch.device("cuda")):
+                result = plain_loop(
+                    GPTConfig(drop_rate=0.0),
+                    mb,
+                    args.steps,
+                    args.warmup,
+                    profile_steps=args.profile_steps,
+                    clip_in_step=in_step,
+                    attention_kernel=kernel,
+                )
             line = report(
                 name, {"round": round_, "micro_batch": mb, **result}, flops, peak, ceiling
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from collections.abc import Iterator
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -109,6 +110,17 @@ def activate(name: str, device: torch.device) -> bool:
 
     activate_flash_attention_impl(registry_name)
     return True
+
+
+@contextlib.contextmanager
+def swapped_in(name: str, device: torch.device) -> Iterator[None]:
+    """:func:`activate` for the duration of a block, then PyTorch's own kernel again (benchmarks)."""
+    swapped = activate(name, device)
+    try:
+        yield
+    finally:
+        if swapped:
+            restore()
 
 
 def restore() -> None:
