@@ -96,6 +96,8 @@ CASES = [
     (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
     (["module.attention=fast"], "module.attention='fast' must be one of ['auto', 'flash', 'cudnn'"),
     (["module.attention=fa4"], "module.attention=fa4 needs the flash-attn-4 package: pip install"),
+    (["module.loss_kernel=triton"], "module.loss_kernel='triton' must be one of ['auto',"),
+    (["module.loss_kernel=liger"], "module.loss_kernel=liger needs the liger-kernel package"),
     (["module.float8=fp4"], "module.float8='fp4' must be one of [None, 'tensorwise', 'rowwise']"),
     (["module.float8=tensorwise"], "module.float8=tensorwise needs a GPU with FP8 tensor cores"),
     (["callbacks.last_checkpoint.stop_signals=[SIGFOO]"], "'SIGFOO' is not a signal name"),

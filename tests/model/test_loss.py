@@ -21,11 +21,37 @@ def test_equals_cross_entropy_on_full_logits(vocab_size):
     grads = x.grad.clone(), weight.grad.clone()
     x.grad = weight.grad = None
 
-    loss = linear_cross_entropy(x, weight, targets, vocab_size, chunk_rows=10)  # 4 chunks
-    (loss * 2).backward()  # the incoming gradient is applied
-    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
-    torch.testing.assert_close(x.grad, 2 * grads[0], atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(weight.grad, 2 * grads[1], atol=1e-6, rtol=1e-5)
+    for chunk_rows in (10, None):  # 4 chunks; all rows in one
+        x.grad = weight.grad = None
+        loss = linear_cross_entropy(x, weight, targets, vocab_size, chunk_rows=chunk_rows)
+        (loss * 2).backward()  # the incoming gradient is applied
+        assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+        torch.testing.assert_close(x.grad, 2 * grads[0], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(weight.grad, 2 * grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_compiles_as_one_opaque_call_under_autocast():
+    """torch.compile traces it without a graph break; under autocast the products run in bf16,
+    as nn.Linear's would, and the loss stays the float32 cross-entropy of those logits."""
+    torch.manual_seed(0)
+    x = torch.randn(24, 16, requires_grad=True)
+    weight = torch.randn(97, 16, requires_grad=True)
+    targets = torch.randint(0, 97, (24,))
+    step = torch.compile(linear_cross_entropy, backend="aot_eager", fullgraph=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = step(x, weight, targets, chunk_rows=None)
+        expected = F.cross_entropy(F.linear(x, weight).float(), targets)
+    loss.backward()
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-3)
+    assert x.grad.dtype == torch.float32 and weight.grad.dtype == torch.float32
+
+
+def test_unknown_kernel_is_refused():
+    with pytest.raises(ValueError, match="kernel='triton' must be one of"):
+        linear_cross_entropy(
+            torch.zeros(2, 4), torch.zeros(5, 4), torch.zeros(2).long(), kernel="triton"
+        )
 
 
 def test_the_model_trains_the_same_with_the_fused_loss():

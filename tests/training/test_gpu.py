@@ -121,6 +121,46 @@ def test_fused_loss_matches_the_reference_under_bf16_and_compile():
         torch.testing.assert_close(b.grad, a.grad, atol=2e-3, rtol=5e-2, msg=name)
 
 
+def liger_usable() -> bool:
+    from gptlab.model.loss import liger_available
+
+    return torch.cuda.is_available() and liger_available()
+
+
+@pytest.mark.skipif(not liger_usable(), reason="needs liger-kernel (pip install -e '.[kernels]')")
+@pytest.mark.parametrize("vocab_multiple", [1, 64])
+@pytest.mark.parametrize("fused_loss", [False, True])
+def test_liger_loss_matches_the_compiled_one_under_bf16_and_compile(fused_loss, vocab_multiple):
+    """module.loss_kernel=liger (auto's choice on GPUs): Liger's kernel runs, in one chunk or in
+    row chunks (5,120 rows: two chunks of 4,096), and the loss and every gradient match the
+    compiled F.cross_entropy's."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from gptlab.model import GPT, GPTConfig
+
+    config = GPTConfig(vocab_size=1000, context_length=64, emb_dim=64, n_heads=4, n_layers=2,
+                       drop_rate=0.0, vocab_multiple=vocab_multiple)  # fmt: skip
+    torch.manual_seed(0)
+    plain = GPT(config).cuda()
+    liger = GPT(config, fused_loss=fused_loss, loss_kernel="liger").cuda()
+    liger.load_state_dict(plain.state_dict())
+    idx = torch.randint(0, 1000, (80, 64), device="cuda")
+    losses, kernels = [], []
+    for model in (plain, liger):
+        step = torch.compile(model)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = step(idx, idx)
+            loss.backward()
+            torch.cuda.synchronize()
+        losses.append(loss.item())
+        kernels.append({e.name for e in prof.events() if "liger" in e.name})
+    assert not kernels[0] and kernels[1] == {"liger_cross_entropy_kernel"}
+    assert losses[1] == pytest.approx(losses[0], rel=2e-3)
+    for (name, a), (_, b) in zip(plain.named_parameters(), liger.named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=2e-3, rtol=5e-2, msg=name)
+
+
 def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(compose_train):
     from gptlab.commands.train import train
     from gptlab.model import GPT, GPTConfig, KVCache

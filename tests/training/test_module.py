@@ -105,6 +105,50 @@ def test_compile_options_are_checked_and_reach_torch_compile(monkeypatch):
     assert module.hparams["compile_options"] == {"coordinate_descent_tuning": True}
 
 
+@pytest.mark.parametrize(
+    ("installed", "device", "softcap", "resolved"),
+    [
+        (True, "cuda", None, "liger"),
+        (False, "cuda", None, "compiled"),  # not installed: the compiled loss, no error
+        (True, "cpu", None, "compiled"),  # Triton kernels run on CUDA GPUs only
+        (True, "cuda", 30.0, "compiled"),  # the fused loss does not soft-cap logits
+    ],
+)
+def test_loss_kernel_auto_picks_liger_on_gpus_where_installed(
+    monkeypatch, installed, device, softcap, resolved
+):
+    from types import SimpleNamespace
+
+    import gptlab.training.loss_kernel as module_file
+
+    monkeypatch.setattr(module_file, "liger_available", lambda: installed)
+    module = GPTModule(model={**TINY, "logit_softcap": softcap})
+    assert module.model.loss_kernel == "compiled"  # until the device is known
+    root = SimpleNamespace(type=device)
+    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=root))
+    module.setup("fit")
+    assert module.model.loss_kernel == resolved
+
+
+def test_loss_kernel_liger_is_refused_where_it_cannot_run(monkeypatch):
+    from types import SimpleNamespace
+
+    import gptlab.training.loss_kernel as module_file
+
+    with pytest.raises(ConfigError, match="module.loss_kernel='fast' must be one of"):
+        GPTModule(model=TINY, loss_kernel="fast")
+    monkeypatch.setattr(module_file, "liger_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"pip install -e '.\[kernels\]'"):
+        GPTModule(model=TINY, loss_kernel="liger")
+    monkeypatch.setattr(module_file, "liger_available", lambda: True)
+    with pytest.raises(ConfigError, match="does not soft-cap logits and model.logit_softcap=30"):
+        GPTModule(model={**TINY, "logit_softcap": 30.0}, loss_kernel="liger")
+    module = GPTModule(model=TINY, loss_kernel="liger")
+    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    with pytest.raises(ConfigError, match="runs on CUDA GPUs and this run is on cpu"):
+        module.setup("fit")
+
+
 def test_validation_bits_per_byte_equal_a_hand_computation():
     """val/bpb = the summed loss in bits over the UTF-8 bytes of the predicted tokens."""
     import math

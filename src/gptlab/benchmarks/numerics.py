@@ -19,12 +19,16 @@ from pathlib import Path
 from gptlab.benchmarks.runs import run
 
 BASELINE = "default"
+# the reference loss: F.cross_entropy in the compiled graph (module.loss_kernel=auto picks Liger's
+# kernel on GPUs where it is installed); every variant but liger_loss keeps it
+COMPILED_LOSS = "module.loss_kernel=compiled"
 VARIANTS: list[tuple[str, list[str]]] = [
-    (BASELINE, []),
-    ("default_seed2", ["seed=2"]),  # the spread between two seeds of the same path
-    ("cudnn_attention", ["module.attention=cudnn"]),
-    ("fa4_attention", ["module.attention=fa4"]),  # needs flash-attn-4 and an H100/H200/B200
-    ("float8_tensorwise", ["module.float8=tensorwise"]),  # needs torchao and an FP8 GPU
+    (BASELINE, [COMPILED_LOSS]),
+    ("default_seed2", ["seed=2", COMPILED_LOSS]),  # the spread between two seeds of the same path
+    ("liger_loss", ["module.loss_kernel=liger"]),  # needs liger-kernel and a CUDA GPU
+    ("cudnn_attention", ["module.attention=cudnn", COMPILED_LOSS]),
+    ("fa4_attention", ["module.attention=fa4", COMPILED_LOSS]),  # flash-attn-4, H100/H200/B200
+    ("float8_tensorwise", ["module.float8=tensorwise", COMPILED_LOSS]),  # torchao, an FP8 GPU
 ]
 
 

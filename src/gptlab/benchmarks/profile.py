@@ -13,7 +13,7 @@ from torch.profiler import ProfilerActivity, profile
 
 # first match wins; kernel names of cuBLAS/CUTLASS, flash/cuDNN attention, Inductor's Triton, ...
 KINDS = (
-    ("fused: cross-entropy", r"^triton.*(log_softmax|nll)"),
+    ("fused: cross-entropy", r"^triton.*(log_softmax|nll)|cross_entropy_kernel"),
     ("fused: LayerNorm", r"^triton.*layer_norm"),
     ("fused: GELU", r"^triton.*(gelu|tanh)"),
     ("fused: other elementwise and reductions", r"^triton"),

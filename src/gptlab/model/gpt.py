@@ -165,13 +165,20 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """``fused_loss`` is not architecture: it computes the training loss with the output layer and
-    cross-entropy in row chunks (:mod:`gptlab.model.loss`), so the full logits are never held."""
+    """``fused_loss`` and ``loss_kernel`` are not architecture: they choose how the training loss
+    is computed. With either, the output layer and cross-entropy run as one operation that forms
+    the gradient in the forward pass (:mod:`gptlab.model.loss`): ``fused_loss`` in row chunks, so
+    the full logits are never held; ``loss_kernel="liger"`` with Liger-Kernel's Triton kernel for
+    the cross-entropy (CUDA). Otherwise (``loss_kernel="compiled"``) the loss is
+    ``F.cross_entropy``, which torch.compile fuses with the output layer's up-cast."""
 
-    def __init__(self, cfg: GPTConfig, fused_loss: bool = False) -> None:
+    def __init__(
+        self, cfg: GPTConfig, fused_loss: bool = False, loss_kernel: str = "compiled"
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.fused_loss = fused_loss
+        self.loss_kernel = loss_kernel
         self.tok_emb = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
         self.pos_emb = (
             nn.Embedding(cfg.context_length, cfg.emb_dim) if cfg.pos_emb == "learned" else None
@@ -235,7 +242,7 @@ class GPT(nn.Module):
         h = self.ln_f(x)
         if (
             targets is not None
-            and self.fused_loss
+            and (self.fused_loss or self.loss_kernel == "liger")
             and torch.is_grad_enabled()
             and self.cfg.logit_softcap is None
         ):
@@ -244,6 +251,8 @@ class GPT(nn.Module):
                 self.lm_head.weight,
                 targets.reshape(-1),
                 self.cfg.vocab_size,
+                chunk_rows=4096 if self.fused_loss else None,
+                kernel="liger" if self.loss_kernel == "liger" else "torch",
             )
         logits = self.lm_head(h)
         # padded vocabulary rows are not tokens: drop them so they are never predicted or sampled

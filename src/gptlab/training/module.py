@@ -19,6 +19,7 @@ from gptlab.model import GPT, GPTConfig
 from gptlab.training import attention as attention_kernels
 from gptlab.training.float8 import check_recipe, convert_linears
 from gptlab.training.host_values import HostValues
+from gptlab.training.loss_kernel import check_loss_kernel, resolve_loss_kernel
 from gptlab.training.numerics import (
     NonFiniteError,
     check_policy,
@@ -76,6 +77,8 @@ class GPTModule(L.LightningModule):
     compiling takes longer than the short runs made there save) with ``compile_mode`` or
     ``compile_options`` (Inductor settings, e.g. ``{coordinate_descent_tuning: true}``);
     ``fused_loss``: output layer + cross-entropy in row chunks (less memory);
+    ``loss_kernel``: the cross-entropy's kernel (``auto``: Liger-Kernel's on CUDA GPUs when
+    installed, else ``compiled``, the one torch.compile generates; see :mod:`gptlab.model.loss`);
     ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name);
     ``attention``: the kernel of ``scaled_dot_product_attention`` (``auto``: PyTorch's choice;
     ``fa4``: FlashAttention-4, see :mod:`gptlab.training.attention`);
@@ -92,6 +95,7 @@ class GPTModule(L.LightningModule):
         compile_mode: str | None = None,
         compile_options: dict[str, Any] | None = None,
         fused_loss: bool = False,
+        loss_kernel: str = "auto",
         init_from: str | None = None,
         attention: str = "auto",
         float8: str | None = None,
@@ -110,6 +114,7 @@ class GPTModule(L.LightningModule):
         self.compile_options = check_compile_options(compile_options, compile_mode)
         self.model_config = model if isinstance(model, GPTConfig) else GPTConfig.from_dict(model)
         self.attention = attention_kernels.check_attention(attention, self.model_config.drop_rate)
+        self.loss_kernel = check_loss_kernel(loss_kernel, self.model_config.logit_softcap)
         self._attention_swapped = False  # module.attention=fa4 swapped PyTorch's flash kernel
         self.optim_config = (
             optim if isinstance(optim, OptimConfig) else OptimConfig.from_dict(optim or {})
@@ -125,6 +130,7 @@ class GPTModule(L.LightningModule):
                 "compile_mode": compile_mode,
                 "compile_options": self.compile_options,
                 "fused_loss": fused_loss,
+                "loss_kernel": loss_kernel,
                 "init_from": init_from,
                 "attention": attention,
                 "float8": float8,
@@ -160,6 +166,9 @@ class GPTModule(L.LightningModule):
         device = self.trainer.strategy.root_device
         if not self._attention_swapped:
             self._attention_swapped = attention_kernels.activate(self.attention, device)
+        self.model.loss_kernel = resolve_loss_kernel(
+            self.loss_kernel, device, self.model_config.logit_softcap
+        )
         if self.float8 and not self._float8_converted:
             converted = convert_linears(self.model, self.float8, device)
             self._float8_converted = True
