@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import traceback
 
 import torch
 import torch.nn.functional as F
 
+from gptlab.benchmarks.profile import cuda_median_ms
 from gptlab.training import attention
 
 
@@ -34,18 +34,8 @@ def time_kernel(name: str, batch: int, heads: int, seq: int, head_dim: int, repe
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         out.backward(grad)
 
-    times = []
-    with attention.swapped_in(name, qkv.device):
-        for _ in range(5):  # FA4 compiles its kernels on first use
-            step()
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    with attention.swapped_in(name, qkv.device):  # FA4 compiles its kernels on first use
+        return cuda_median_ms(step, repeats, warmup=5)
 
 
 def main() -> None:

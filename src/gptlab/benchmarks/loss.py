@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from gptlab.benchmarks.profile import kernel_breakdown
+from gptlab.benchmarks.profile import cuda_median_ms, kernel_breakdown
 from gptlab.model import loss as loss_module
 from gptlab.model.loss import linear_cross_entropy
 
@@ -62,18 +61,16 @@ def measure(
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        result = step()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
+    last = {}
+
+    def timed() -> None:
+        last["result"] = step()
+
+    ms = cuda_median_ms(timed, repeats, warmup=0)
     out = {
-        "ms_fwd_bwd": statistics.median(times),
+        "ms_fwd_bwd": ms,
         "peak_gib": (torch.cuda.max_memory_allocated() - base) / 2**30,
-        "result": result,
+        "result": last["result"],
     }
     if profiled:
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -83,20 +80,6 @@ def measure(
             torch.cuda.synchronize()
         out["profile"] = kernel_breakdown(prof, time.perf_counter() - began, 3)
     return out
-
-
-def time_ms(fn: Callable, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def sweep(rows: int, vocab: int, repeats: int) -> None:
@@ -115,7 +98,7 @@ def sweep(rows: int, vocab: int, repeats: int) -> None:
         z.grad = None
         compiled(z, t).backward()
 
-    ms = time_ms(inductor, repeats)
+    ms = cuda_median_ms(inductor, repeats)
     print(json.dumps({"kernel": "compiled", "ms": round(ms, 3), "gb_s": round(minimum / ms / 1e6)}))
     losses = torch.zeros(rows, device="cuda")
     buffer = logits.clone()
@@ -133,7 +116,7 @@ def sweep(rows: int, vocab: int, repeats: int) -> None:
                 )  # fmt: skip
 
             try:
-                ms = time_ms(liger, repeats)
+                ms = cuda_median_ms(liger, repeats)
             except Exception as err:  # out of resources at this size: say so, go on
                 print(json.dumps({"kernel": "liger", "block": block, "warps": warps,
                                   "error": f"{type(err).__name__}"[:100]}))  # fmt: skip

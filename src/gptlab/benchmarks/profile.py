@@ -1,15 +1,35 @@
-"""Where a training step's GPU time goes: kernels grouped by kind, and how long the GPU sat idle."""
+"""Where a training step's GPU time goes: kernels grouped by kind, and how long the GPU sat idle;
+and the median time of a piece of GPU work, timed with CUDA events."""
 
 from __future__ import annotations
 
 import json
 import re
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import torch
 from torch.profiler import ProfilerActivity, profile
+
+
+def cuda_median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median milliseconds of ``fn()`` on the current CUDA stream over ``repeats`` calls, each
+    between two CUDA events, after ``warmup`` untimed calls (compiling, first launches)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
 
 # first match wins; kernel names of cuBLAS/CUTLASS, flash/cuDNN attention, Inductor's Triton, ...
 KINDS = (

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from gptlab.benchmarks.profile import kernel_breakdown
+from gptlab.benchmarks.profile import cuda_median_ms, kernel_breakdown
 from gptlab.commands import conf_dir
 from gptlab.data.shards import write_shard
 from gptlab.model import GPT, GPTConfig
@@ -42,17 +42,7 @@ def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
     """Median bf16 TFLOP/s of an n x n x n matrix product on random data."""
     a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        a @ b
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return 2 * n**3 / statistics.median(times) / 1e12
+    return 2 * n**3 / (cuda_median_ms(lambda: a @ b, repeats) / 1e3) / 1e12
 
 
 def plain_loop(
