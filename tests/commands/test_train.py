@@ -148,7 +148,7 @@ def test_the_gpt2_fineweb_experiment_composes_to_the_recipe(compose_train):
     model = instantiate(cfg.model)
     assert (model.emb_dim, model.n_layers, model.padded_vocab_size) == (768, 12, 50304)
     assert cfg.data.global_batch_size * cfg.data.context_length == 524_288
-    assert cfg.trainer.strategy._target_ == "gptlab.training.distributed.ddp_strategy"
+    assert cfg.trainer.strategy._target_ == "gptlab.runtime.distributed.ddp_strategy"
     assert cfg.trainer.max_steps == 19073
     assert cfg.module.compile is True
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny, train_run
+from gptlab.checkpoints.reader import model_from_checkpoint
 from gptlab.data.tokenizer import EOT_ID, decode, encode
 from gptlab.model.generate import generate
-from gptlab.training.checkpoint import model_from_checkpoint
 
 lm_eval = pytest.importorskip("lm_eval")
 

@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from conftest import CONF_DIR, HELLASWAG_EXAMPLES, read_metrics, write_hellaswag
+from gptlab.checkpoints.reader import model_from_checkpoint
 from gptlab.commands.cli import error_message
 from gptlab.commands.evaluate import evaluate
 from gptlab.commands.train import train
 from gptlab.data.tokenizer import encode
 from gptlab.evaluation import hellaswag
 from gptlab.model import GPT, GPTConfig
-from gptlab.training.checkpoint import model_from_checkpoint
 
 
 def reference_scores(model: GPT) -> tuple[float, float, list[list[float]]]:

@@ -7,10 +7,10 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from gptlab.checkpoints.reader import CheckpointError, model_from_checkpoint  # noqa: E402
 from gptlab.interop.hf import HFFormatError, load_hf, save_hf  # noqa: E402
 from gptlab.model import GPT, GPTConfig  # noqa: E402
 from gptlab.model.generate import generate  # noqa: E402
-from gptlab.training.checkpoint import CheckpointError, model_from_checkpoint  # noqa: E402
 from gptlab.training.module import GPTModule  # noqa: E402
 
 VOCAB, CONTEXT = 1000, 32

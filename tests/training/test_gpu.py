@@ -122,7 +122,7 @@ def test_fused_loss_matches_the_reference_under_bf16_and_compile():
 
 
 def liger_usable() -> bool:
-    from gptlab.model.loss import liger_available
+    from gptlab.kernels.linear_cross_entropy import liger_available
 
     return torch.cuda.is_available() and liger_available()
 
@@ -188,7 +188,7 @@ def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(c
 
 
 def fa4_usable() -> bool:
-    from gptlab.training.attention import _importable
+    from gptlab.kernels.attention import _importable
 
     return (
         torch.cuda.is_available()
@@ -202,7 +202,7 @@ def attention_kernels(model, idx, name: str) -> tuple[float, list[torch.Tensor],
     """Loss, gradients and the attention kernels' names of one compiled bf16 step under ``name``."""
     from torch.profiler import ProfilerActivity, profile
 
-    from gptlab.training import attention
+    from gptlab.kernels import attention
 
     model.zero_grad(set_to_none=True)
     torch.compiler.reset()  # trace under this kernel's flags

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from gptlab.errors import ConfigError
-from gptlab.internals import compiled_in_place
+from gptlab.optim.config import OptimConfig, parameter_groups
 from gptlab.training.module import GPTModule
-from gptlab.training.optim import OptimConfig, parameter_groups
+from gptlab.upstream import compiled_in_place
 
 TINY = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 
@@ -119,7 +119,7 @@ def test_loss_kernel_auto_picks_liger_on_gpus_where_installed(
 ):
     from types import SimpleNamespace
 
-    import gptlab.training.loss_kernel as module_file
+    import gptlab.kernels.loss as module_file
 
     monkeypatch.setattr(module_file, "liger_available", lambda: installed)
     module = GPTModule(model={**TINY, "logit_softcap": softcap})
@@ -133,7 +133,7 @@ def test_loss_kernel_auto_picks_liger_on_gpus_where_installed(
 def test_loss_kernel_liger_is_refused_where_it_cannot_run(monkeypatch):
     from types import SimpleNamespace
 
-    import gptlab.training.loss_kernel as module_file
+    import gptlab.kernels.loss as module_file
 
     with pytest.raises(ConfigError, match="module.loss_kernel='fast' must be one of"):
         GPTModule(model=TINY, loss_kernel="fast")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from gptlab.benchmarks.profile import cuda_median_ms
-from gptlab.training import attention
+from gptlab.kernels import attention
 
 
 def time_kernel(name: str, batch: int, heads: int, seq: int, head_dim: int, repeats: int) -> float:

@@ -4,7 +4,7 @@
 
 Builds the model and AdamW state on the GPU (CPU without one), then writes the same dictionary a
 Lightning checkpoint holds (weights + optimizer state) with: Lightning's ``_atomic_save`` (the whole
-file in memory, then a move), gptlab's :func:`~gptlab.training.checkpoint_io.atomic_save` (a temporary file
+file in memory, then a move), gptlab's :func:`~gptlab.checkpoints.io.atomic_save` (a temporary file
 beside the target, fsync, rename), and the same without fsync. Prints one JSON line per method.
 """
 
@@ -24,8 +24,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.fabric.utilities.cloud_io import _atomic_save
 
+from gptlab.checkpoints.io import atomic_save
 from gptlab.model import GPT
-from gptlab.training.checkpoint_io import atomic_save
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.folder or tempfile.mkdtemp(prefix="gptlab-ckpt-"))
     checkpoint = checkpoint_like(args.model)
-    no_fsync = mock.patch("gptlab.training.checkpoint_io.os.fsync")
+    no_fsync = mock.patch("gptlab.checkpoints.io.os.fsync")
     methods = {
         "lightning_atomic_save": lambda p: _atomic_save(checkpoint, p),
         "gptlab_atomic_save": lambda p: atomic_save(checkpoint, p),

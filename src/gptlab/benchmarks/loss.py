@@ -4,7 +4,7 @@
 
 At a model's shapes (GPT-2 124M at micro-batch 32 by default: 32 x 1024 rows), bf16 autocast,
 CUDA events. Ways: ``compiled`` (``nn.Linear`` + ``F.cross_entropy`` under torch.compile, the
-default before Liger's kernel), ``liger`` (:mod:`gptlab.model.loss` with Liger-Kernel's kernel, all
+default before Liger's kernel), ``liger`` (:mod:`gptlab.kernels.linear_cross_entropy` with Liger-Kernel's kernel, all
 rows in one chunk), ``liger_chunks_N`` (the same in chunks of N rows, ``module.fused_loss``), and
 ``torch_chunks_4096`` (the chunked loss in PyTorch operations). One JSON line per way: milliseconds
 per forward + backward (median), peak memory above the inputs, and the loss and gradients' largest
@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from gptlab.benchmarks.profile import cuda_median_ms, kernel_breakdown
-from gptlab.model import loss as loss_module
-from gptlab.model.loss import linear_cross_entropy
+from gptlab.kernels import linear_cross_entropy as loss_module
+from gptlab.kernels.linear_cross_entropy import linear_cross_entropy
 
 
 def ways(vocab: int) -> dict[str, Callable]:

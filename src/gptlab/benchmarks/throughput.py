@@ -31,10 +31,10 @@ from torch.profiler import ProfilerActivity, profile
 from gptlab.benchmarks.profile import cuda_median_ms, kernel_breakdown
 from gptlab.commands import conf_dir
 from gptlab.data.shards import write_shard
+from gptlab.kernels import attention
 from gptlab.model import GPT, GPTConfig
-from gptlab.training import attention
+from gptlab.optim.config import parameter_groups
 from gptlab.training.callbacks.throughput import peak_flops
-from gptlab.training.optim import parameter_groups
 from gptlab.training.steps import OptimizerSteps
 
 
@@ -60,7 +60,7 @@ def plain_loop(
     torch's GradScaler unscales) instead of ``clip_grad_norm_``'s separate pass over the gradients:
     measured in round 5, not faster, so gptlab does not do it (docs/benchmarks.md).
     ``attention_kernel``: a ``module.attention`` choice, run inside
-    :func:`gptlab.training.attention.swapped_in` (``fa4``: the same kernel swap as gptlab's, to
+    :func:`gptlab.kernels.attention.swapped_in` (``fa4``: the same kernel swap as gptlab's, to
     tell the kernel's gain from the framework's)."""
     torch.compiler.reset()  # a graph of an earlier run would keep that run's attention kernel
     torch.manual_seed(0)

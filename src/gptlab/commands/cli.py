@@ -119,7 +119,7 @@ def one_line_config_errors() -> None:
     """Make Hydra report config errors (unknown group option, misspelled key, bad override) as one
     ``error:`` line with exit code 2, like gptlab's own errors; HYDRA_FULL_ERROR=1 keeps Hydra's
     full report. Other exceptions are reported by Hydra as before."""
-    from gptlab.internals import report_hydra_errors_with
+    from gptlab.upstream import report_hydra_errors_with
 
     report_hydra_errors_with(_report)
 

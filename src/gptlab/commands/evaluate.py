@@ -12,14 +12,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from gptlab.checkpoints.reader import load_model
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, quiet_lightning_notices, user_errors
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.evaluation import hellaswag
-from gptlab.training.checkpoint import load_model
+from gptlab.runtime.devices import resolve_precision
 from gptlab.training.module import GPTModule
-from gptlab.training.runtime import resolve_precision
 
 TASKS = ("loss", "hellaswag")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from gptlab.checkpoints.reader import model_from_checkpoint
 from gptlab.commands.cli import EXIT_USER_ERROR, print_error
 from gptlab.errors import GptlabError
 from gptlab.interop.hf import save_hf
-from gptlab.training.checkpoint import model_from_checkpoint
 
 USAGE = "usage: python -m gptlab export <gptlab .ckpt> <out folder>"
 

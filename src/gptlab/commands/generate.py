@@ -9,12 +9,12 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from gptlab.checkpoints.reader import load_model
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, user_errors
 from gptlab.data.tokenizer import EOT_ID, check_reads_gpt2_tokens, decode, encode
 from gptlab.errors import ConfigError
 from gptlab.model.generate import generate
-from gptlab.training.checkpoint import load_model
 
 
 class TextStream:

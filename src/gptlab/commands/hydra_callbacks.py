@@ -12,11 +12,12 @@ from hydra.experimental.callback import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from gptlab.commands import run_folder, sweeps
+from gptlab.checkpoints.reader import refuse_fresh_start_over
+from gptlab.commands import sweeps
 from gptlab.commands.cli import EXIT_USER_ERROR, error_message, print_error
 from gptlab.commands.sweeps import count_trials, write_tables
 from gptlab.errors import GptlabError
-from gptlab.training.checkpoint import refuse_fresh_start_over
+from gptlab.runtime import run_folder
 
 
 class ExistingRunGuard(Callback):
@@ -31,7 +32,7 @@ class ExistingRunGuard(Callback):
     exceptions of callbacks into warnings, so this one prints the error line and exits.
 
     Then the record: the first start writes ``.hydra/``, later ones ``.hydra/attempt-<N>/``
-    (:mod:`gptlab.commands.run_folder`).
+    (:mod:`gptlab.runtime.run_folder`).
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -4,7 +4,7 @@ SLURM sends SIGTERM (preemption, ``scancel``) or SIGUSR1 (``--signal=USR1@...``)
 likes, also while a job is still importing torch or reading its data. Once training runs,
 :class:`~gptlab.training.callbacks.LastCheckpoint` handles them (finish the step, save, exit 0).
 Before that there is nothing to save: the job exits 0 (a requeued job is not counted as failed)
-and removes the run folder or attempt record it had created (:mod:`gptlab.commands.run_folder`).
+and removes the run folder or attempt record it had created (:mod:`gptlab.runtime.run_folder`).
 Stdlib only, so the entry points install it before the slow imports.
 """
 
@@ -39,7 +39,7 @@ def stop_signals_exit_cleanly() -> Iterator[None]:
     try:
         yield
     except StopSignal as stop:
-        from gptlab.commands import run_folder
+        from gptlab.runtime import run_folder
 
         attempt = run_folder.current
         if attempt is not None and attempt.wrote_checkpoint():

@@ -25,6 +25,8 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from gptlab.checkpoints.io import AtomicCheckpointIO
+from gptlab.checkpoints.reader import check_resumable, resolve_checkpoint, set_aside_unreadable
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import (
     MOVED_KEYS,
@@ -32,16 +34,15 @@ from gptlab.commands.cli import (
     quiet_lightning_notices,
     user_errors,
 )
-from gptlab.commands.run_folder import attempt_folder, discard_failed_start
 from gptlab.commands.startup import stop_signals_exit_cleanly
 from gptlab.commands.sweeps import score, write_result
 from gptlab.data.tokenizer import VOCAB_SIZE, reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
 from gptlab.model.generate import sample_text
-from gptlab.training.checkpoint import check_resumable, resolve_checkpoint, set_aside_unreadable
-from gptlab.training.checkpoint_io import AtomicCheckpointIO
-from gptlab.training.distributed import (
+from gptlab.optim.config import OptimConfig
+from gptlab.runtime.devices import configure_matmul, resolve_precision
+from gptlab.runtime.distributed import (
     gradient_accumulation,
     job_scope,
     process_count,
@@ -49,12 +50,11 @@ from gptlab.training.distributed import (
     use_job_command_for_ddp_ranks,
     weights_are_sharded,
 )
+from gptlab.runtime.preemption import stopped_by_signal
+from gptlab.runtime.run_folder import attempt_folder, discard_failed_start
+from gptlab.runtime.tracking import describe_run, finish_wandb, own_wandb_service
 from gptlab.training.module import GPTModule
 from gptlab.training.numerics import NonFiniteError
-from gptlab.training.optim import OptimConfig
-from gptlab.training.preemption import stopped_by_signal
-from gptlab.training.runtime import configure_matmul, resolve_precision
-from gptlab.training.tracking import describe_run, finish_wandb, own_wandb_service
 
 log = logging.getLogger("train")
 

@@ -28,7 +28,7 @@ from gptlab.data.shards import (
     split_paths,
 )
 from gptlab.errors import ConfigError
-from gptlab.internals import micro_batches_trained
+from gptlab.upstream import micro_batches_trained
 
 
 class TokenDataModule(L.LightningDataModule):

@@ -25,9 +25,9 @@ from lm_eval.api.registry import register_model
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
+from gptlab.checkpoints.reader import load_model
 from gptlab.data.tokenizer import EOT_ID, decode, encode
 from gptlab.model.generate import generate
-from gptlab.training.checkpoint import load_model
 
 Request = tuple[tuple[str, str] | None, list[int], list[int]]
 

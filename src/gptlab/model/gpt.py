@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gptlab.kernels.linear_cross_entropy import linear_cross_entropy
 from gptlab.model.config import GPTConfig
-from gptlab.model.loss import linear_cross_entropy
 
 
 class KVCache:
@@ -167,7 +167,7 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """``fused_loss`` and ``loss_kernel`` are not architecture: they choose how the training loss
     is computed. With either, the output layer and cross-entropy run as one operation that forms
-    the gradient in the forward pass (:mod:`gptlab.model.loss`): ``fused_loss`` in row chunks, so
+    the gradient in the forward pass (:mod:`gptlab.kernels.linear_cross_entropy`): ``fused_loss`` in row chunks, so
     the full logits are never held; ``loss_kernel="liger"`` with Liger-Kernel's Triton kernel for
     the cross-entropy (CUDA). Otherwise (``loss_kernel="compiled"``) the loss is
     ``F.cross_entropy``, which torch.compile fuses with the output layer's up-cast."""

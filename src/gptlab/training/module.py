@@ -14,12 +14,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics import MeanMetric
 
 from gptlab.errors import ConfigError
-from gptlab.internals import compiled_in_place
+from gptlab.kernels import attention as attention_kernels
+from gptlab.kernels.float8 import check_recipe, convert_linears
+from gptlab.kernels.loss import check_loss_kernel, resolve_loss_kernel
 from gptlab.model import GPT, GPTConfig
-from gptlab.training import attention as attention_kernels
-from gptlab.training.float8 import check_recipe, convert_linears
+from gptlab.optim.config import OptimConfig, build_optimizer, build_scheduler
+from gptlab.runtime.devices import host_scalar
 from gptlab.training.host_values import HostValues
-from gptlab.training.loss_kernel import check_loss_kernel, resolve_loss_kernel
 from gptlab.training.numerics import (
     NonFiniteError,
     check_policy,
@@ -28,9 +29,8 @@ from gptlab.training.numerics import (
     skip_update,
     step_seed,
 )
-from gptlab.training.optim import OptimConfig, build_optimizer, build_scheduler
-from gptlab.training.runtime import host_scalar
 from gptlab.training.steps import OptimizerSteps, logging_step, row_step
+from gptlab.upstream import compiled_in_place
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -78,10 +78,10 @@ class GPTModule(L.LightningModule):
     ``compile_options`` (Inductor settings, e.g. ``{coordinate_descent_tuning: true}``);
     ``fused_loss``: output layer + cross-entropy in row chunks (less memory);
     ``loss_kernel``: the cross-entropy's kernel (``auto``: Liger-Kernel's on CUDA GPUs when
-    installed, else ``compiled``, the one torch.compile generates; see :mod:`gptlab.model.loss`);
+    installed, else ``compiled``, the one torch.compile generates; see :mod:`gptlab.kernels.linear_cross_entropy`);
     ``init_from``: start from these weights (a gptlab ``.ckpt``, a Hugging Face folder or Hub name);
     ``attention``: the kernel of ``scaled_dot_product_attention`` (``auto``: PyTorch's choice;
-    ``fa4``: FlashAttention-4, see :mod:`gptlab.training.attention`);
+    ``fa4``: FlashAttention-4, see :mod:`gptlab.kernels.attention`);
     ``float8``: FP8 matrix products through torchao (``tensorwise`` or ``rowwise``; opt-in).
     """
 
@@ -138,7 +138,7 @@ class GPTModule(L.LightningModule):
         )
         self.model = GPT(self.model_config, fused_loss=fused_loss)
         if init_from:
-            from gptlab.training.checkpoint import initial_weights, load_weights_into
+            from gptlab.checkpoints.reader import initial_weights, load_weights_into
 
             state = initial_weights(init_from, self.model_config)
             load_weights_into(self.model, state, f"module.init_from={init_from}")
@@ -196,7 +196,7 @@ class GPTModule(L.LightningModule):
         self.steps.start(self.trainer)
 
     def attention_kernel(self) -> contextlib.AbstractContextManager:
-        """``module.attention`` for the model's attention (:mod:`gptlab.training.attention`)."""
+        """``module.attention`` for the model's attention (:mod:`gptlab.kernels.attention`)."""
         return attention_kernels.kernel_context(self.attention)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

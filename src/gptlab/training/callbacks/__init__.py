@@ -1,9 +1,9 @@
 """Lightning callbacks: checkpoints for resuming, throughput and MFU, text samples, progress, a target
 loss, HellaSwag."""
 
-from gptlab.training.callbacks.best_checkpoint import BestCheckpoint
+from gptlab.checkpoints.best import BestCheckpoint
+from gptlab.checkpoints.last import LastCheckpoint
 from gptlab.training.callbacks.hellaswag import HellaSwag
-from gptlab.training.callbacks.last_checkpoint import LastCheckpoint
 from gptlab.training.callbacks.progress import StepProgressBar
 from gptlab.training.callbacks.samples import TextSamples
 from gptlab.training.callbacks.target import TargetLoss

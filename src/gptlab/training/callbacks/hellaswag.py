@@ -11,9 +11,9 @@ import torch
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.evaluation import hellaswag
+from gptlab.runtime.distributed import weights_are_sharded
+from gptlab.runtime.preemption import stopped_by_signal
 from gptlab.training.callbacks.throughput import exclude_from_throughput
-from gptlab.training.distributed import weights_are_sharded
-from gptlab.training.preemption import stopped_by_signal
 from gptlab.training.steps import OptimizerSteps, row_step
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.model.generate import sample_text
+from gptlab.runtime.distributed import weights_are_sharded
+from gptlab.runtime.preemption import stopped_by_signal
 from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
-from gptlab.training.distributed import weights_are_sharded
-from gptlab.training.preemption import stopped_by_signal
 from gptlab.training.steps import OptimizerSteps
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import time
 import lightning as L
 import torch
 
-from gptlab.training.runtime import host_scalar
+from gptlab.runtime.devices import host_scalar
 from gptlab.training.steps import OptimizerSteps, logging_step, row_step
 
 log = logging.getLogger(__name__)

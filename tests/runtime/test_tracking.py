@@ -100,7 +100,7 @@ def test_credentials_without_a_reachable_server_mean_offline_within_seconds(monk
     import socket
     import time
 
-    from gptlab.training import tracking
+    from gptlab.runtime import tracking
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
@@ -138,7 +138,7 @@ def test_credentials_without_a_reachable_server_mean_offline_within_seconds(monk
 
 
 def test_the_sync_hint_quotes_folders_with_spaces():
-    from gptlab.training.tracking import sync_command
+    from gptlab.runtime.tracking import sync_command
 
     assert sync_command(Path("/runs/my run")) == "wandb sync '/runs/my run/wandb'/offline-run-*"
 

@@ -13,7 +13,7 @@ import pytest
 from test_resume import RUN
 
 from conftest import ROOT, checkpoint_step
-from gptlab.training.preemption import signal_number
+from gptlab.runtime.preemption import signal_number
 
 STEPS = 80
 PREEMPTIBLE = [a for a in RUN if not a.startswith(("trainer.max_steps", "callbacks.last"))] + [
@@ -138,8 +138,8 @@ def test_signal_names_are_checked():
 
 
 def test_ctrl_c_asks_for_a_clean_stop_and_a_second_one_stops_at_once():
+    from gptlab.runtime.preemption import StopRequest
     from gptlab.training.callbacks import LastCheckpoint
-    from gptlab.training.preemption import StopRequest
 
     assert "SIGINT" in [s.name for s in LastCheckpoint(dirpath="x").stop_request.signals]
     request = StopRequest(["SIGINT"], [])

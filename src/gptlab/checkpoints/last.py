@@ -9,10 +9,10 @@ from typing import Any
 
 import lightning as L
 
-from gptlab.internals import skip_sigterm_broadcast
+from gptlab.runtime.preemption import StopRequest, requeue_slurm_job
 from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
-from gptlab.training.preemption import StopRequest, requeue_slurm_job
 from gptlab.training.steps import OptimizerSteps
+from gptlab.upstream import skip_sigterm_broadcast
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class LastCheckpoint(L.Callback):
     job's next start resumes from ``last.ckpt`` (``ckpt_path=last``). With several processes the
     ranks agree on stopping every ``check_every_n_steps`` steps (one tiny all-reduce); a single
     process checks every step for free. Writes go through the Trainer's checkpoint IO, which
-    gptlab makes atomic (:mod:`gptlab.training.checkpoint_io`).
+    gptlab makes atomic (:mod:`gptlab.checkpoints.io`).
     """
 
     def __init__(

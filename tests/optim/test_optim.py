@@ -4,7 +4,7 @@ from itertools import pairwise
 
 import pytest
 
-from gptlab.training.schedule import schedule_factor, warmup_cosine
+from gptlab.optim.schedule import schedule_factor, warmup_cosine
 
 
 def lrs(total=100, warmup=10, floor=0.1):

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from gptlab.atomic import torch_save as atomic_save
+from gptlab.checkpoints.io import AtomicCheckpointIO
 from gptlab.commands.train import build
-from gptlab.training.checkpoint_io import AtomicCheckpointIO
 
 # writes checkpoints of 100 MB to argv[1] in a loop: step n holds a tensor full of n
 WRITER = """

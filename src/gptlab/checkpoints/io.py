@@ -7,7 +7,7 @@ final name, and a kill during it leaves a truncated checkpoint. Here the tempora
 the target, is flushed to disk, then renamed over it.
 
 Rotated: ``last.ckpt`` is written beside the one it replaces, which stays as ``previous.ckpt``; a
-resume falls back to it when ``last.ckpt`` does not load (:mod:`gptlab.training.checkpoint`).
+resume falls back to it when ``last.ckpt`` does not load (:mod:`gptlab.checkpoints.reader`).
 
 In the background: training waits only for a copy of the state into (pinned) host memory, then a
 thread serialises and writes it. Saving GPT-2 124M's 1.4 GB takes ~1.8 s on an H200 machine; the
@@ -25,7 +25,7 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from gptlab.atomic import torch_save as atomic_save
-from gptlab.training.checkpoint import LAST, PREVIOUS
+from gptlab.checkpoints.reader import LAST, PREVIOUS
 
 
 def host_snapshot(obj: Any) -> Any:

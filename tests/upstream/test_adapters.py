@@ -1,4 +1,4 @@
-"""Every adapter to a private Lightning/Hydra/torch internal (gptlab.internals) works with the
+"""Every adapter to a private Lightning/Hydra/torch internal (gptlab.upstream) works with the
 installed versions, and fails with a clear message when the name it relies on is gone."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gptlab import internals
-from gptlab.internals import UpstreamChanged, require
+from gptlab import upstream as internals
+from gptlab.upstream import UpstreamChanged, require
 
 
 def test_require_names_what_changed():

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gptlab.model import GPT, GPTConfig
-from gptlab.training.muon import MuonWithAdamW, momentum_at, split_by_role
+from gptlab.optim.config import OptimConfig, build_optimizer
+from gptlab.optim.muon import MuonWithAdamW, momentum_at, split_by_role
 from gptlab.training.numerics import skip_update
-from gptlab.training.optim import OptimConfig, build_optimizer
 
 TINY = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gptlab.errors import ConfigError
-from gptlab.training import attention
+from gptlab.kernels import attention
 from gptlab.training.module import GPTModule
 
 TINY = dict(vocab_size=64, context_length=16, emb_dim=16, n_heads=2, n_layers=1)

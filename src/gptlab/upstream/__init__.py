@@ -22,7 +22,7 @@ def require(owner: Any, name: str, params: Sequence[str] | None = None) -> Any:
     where = getattr(owner, "__name__", type(owner).__name__)
     if not hasattr(owner, name):
         raise UpstreamChanged(
-            f"{where}.{name} no longer exists in the installed version; gptlab.internals adapts "
+            f"{where}.{name} no longer exists in the installed version; gptlab.upstream adapts "
             "to it: pin the version gptlab supports (pyproject.toml) or update the adapter"
         )
     value = getattr(owner, name)
@@ -30,7 +30,7 @@ def require(owner: Any, name: str, params: Sequence[str] | None = None) -> Any:
         found = list(inspect.signature(value).parameters)
         if found[: len(params)] != list(params):
             raise UpstreamChanged(
-                f"{where}.{name} now takes {found}, gptlab.internals expects {list(params)}"
+                f"{where}.{name} now takes {found}, gptlab.upstream expects {list(params)}"
             )
     return value
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gptlab.errors import ConfigError
-from gptlab.internals import ddp_strategy, use_subprocess_command  # noqa: F401 - ddp_strategy: trainer=ddp
+from gptlab.upstream import ddp_strategy, use_subprocess_command  # noqa: F401 - ddp_strategy: trainer=ddp
 
 
 def gradient_accumulation(

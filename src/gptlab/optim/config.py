@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.lr_scheduler import LambdaLR
 
 from gptlab.errors import ConfigError, check_known_keys
-from gptlab.training.schedule import SCHEDULES, schedule_factor
+from gptlab.optim.schedule import SCHEDULES, schedule_factor
 
 OPTIMIZERS = ("adamw", "muon")
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
@@ -23,7 +23,7 @@ class OptimConfig:
 
     ``adamw``: AdamW on every parameter (weight decay on matrices only). ``muon``: Muon on the
     blocks' matrices at ``lr`` with ``weight_decay``, AdamW on embeddings, head, norms and biases
-    at ``adamw_lr`` with ``adamw_weight_decay`` (see :mod:`gptlab.training.muon`). The schedule
+    at ``adamw_lr`` with ``adamw_weight_decay`` (see :mod:`gptlab.optim.muon`). The schedule
     scales every rate alike.
     """
 
@@ -113,7 +113,7 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool) -> to
     adamw = {"betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps, "fused": fused}
     if cfg.name == "adamw":
         return torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, **adamw)
-    from gptlab.training.muon import MuonWithAdamW, describe_split, split_by_role
+    from gptlab.optim.muon import MuonWithAdamW, describe_split, split_by_role
 
     groups = split_by_role(model)
     rank_zero_info(describe_split(groups))

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 
 from conftest import ROOT, write_hellaswag
 from gptlab.errors import ConfigError
-from gptlab.training.distributed import gradient_accumulation
+from gptlab.runtime.distributed import gradient_accumulation
 
 SMALL = [
     "model.context_length=32",
@@ -166,7 +166,7 @@ def test_two_nodes_of_one_process_through_lightnings_multi_node_path(tmp_path):
 def test_auto_strategy_picks_ddp_for_several_processes():
     from lightning.pytorch.strategies import DDPStrategy
 
-    from gptlab.training.distributed import resolve_strategy
+    from gptlab.runtime.distributed import resolve_strategy
 
     assert resolve_strategy("auto", 1, 1) == "auto"
     assert isinstance(resolve_strategy("auto", 2, 1), DDPStrategy)

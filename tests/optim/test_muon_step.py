@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gptlab.training.muon_step import muon_step
+from gptlab.optim.muon_step import muon_step
 
 SHAPES = [(32, 96), (32, 96), (32, 32), (128, 32), (32, 128), (32, 32)]  # wide, square, tall
 

@@ -9,7 +9,7 @@ Lightning drives one optimizer per step; :class:`MuonWithAdamW` holds ``torch.op
 ``torch.optim.AdamW`` and presents their parameter groups as its own, so the learning-rate
 schedule scales both, checkpoints hold both states, and a resumed run restores both. It also warms
 Muon's momentum up (0.85 -> 0.95 over the first steps, as the speedrun does), counted in its state.
-Muon's update itself runs through :func:`~gptlab.training.muon_step.muon_step`: torch's arithmetic,
+Muon's update itself runs through :func:`~gptlab.optim.muon_step.muon_step`: torch's arithmetic,
 batched over same-shape matrices and skippable on the device.
 """
 
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from gptlab.errors import ConfigError
-from gptlab.training.muon_step import muon_step
+from gptlab.optim.muon_step import muon_step
 
 
 def split_by_role(model: nn.Module) -> dict[str, list[nn.Parameter]]:

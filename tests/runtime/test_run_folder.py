@@ -1,5 +1,5 @@
 """Each start of a run writes its own record, a bad command aimed at a run changes nothing in its
-folder, and a failed or signalled start leaves nothing behind (gptlab.commands.run_folder,
+folder, and a failed or signalled start leaves nothing behind (gptlab.runtime.run_folder,
 gptlab.commands.hydra_callbacks.ExistingRunGuard, gptlab.commands.startup)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from conftest import CONF_DIR, tiny, train_run
-from gptlab.commands import run_folder
 from gptlab.commands.hydra_callbacks import ExistingRunGuard
 from gptlab.commands.startup import stop_signals_exit_cleanly
+from gptlab.runtime import run_folder
 
 
 def snapshot(folder: Path) -> dict[str, str]:
