@@ -37,6 +37,27 @@ TINY = [
 ]
 
 
+# a run that checkpoints every 4 steps and logs every step (resume, kill and signal tests)
+RESUMABLE = [
+    "model.context_length=32",
+    "model.emb_dim=32",
+    "model.n_heads=2",
+    "model.n_layers=1",
+    "model.drop_rate=0.1",  # dropout too: its masks must repeat after the resume
+    "data.batch_size=4",
+    "trainer.accelerator=cpu",
+    "trainer.max_steps=40",
+    "trainer.val_check_interval=1000",
+    "trainer.limit_val_batches=0",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.last_checkpoint.every_n_train_steps=4",
+    "sample.max_new_tokens=0",
+    "print_config=false",
+    "logger=csv",
+]
+
+
 def tiny(*overrides: str) -> list[str]:
     """TINY with ``overrides`` replacing the keys they name."""
     keys = {o.split("=", 1)[0] for o in overrides}

@@ -1,5 +1,10 @@
 """Errors that mean "the user asked for something impossible", shown as one line, not a traceback."""
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
 
 class GptlabError(Exception):
     """A problem with the user's input (config, file, value) that the message explains how to fix."""
@@ -13,6 +18,15 @@ class DiskFullError(GptlabError, OSError):
     """A file could not be written for lack of space; the message names the file and the fix."""
 
 
+class ConfigErrors(ConfigError):
+    """Several problems at once (the run spec collects them all before anything is written):
+    one line each."""
+
+    def __init__(self, problems: list[GptlabError]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
 def check_known_keys(cls: type, values: dict, group: str, kind: str) -> None:
     """Name the first key of ``values`` that the dataclass ``cls`` has no field for (instead of
     the TypeError its constructor would raise): ``<group>.<key> is not <kind>; known: [...]``."""
@@ -22,3 +36,59 @@ def check_known_keys(cls: type, values: dict, group: str, kind: str) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"{group}.{unknown[0]} is not {kind}; known: {sorted(known)}")
+
+
+def user_error(err: BaseException) -> GptlabError | None:
+    """The GptlabError behind ``err``, looking through wrappers such as Hydra's
+    InstantiationException, or one made from what a library said about the user's input (a
+    missing ``???`` value, a value Lightning or a class refused); None for anything else (a bug)."""
+    from hydra.errors import InstantiationException
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from omegaconf.errors import MissingMandatoryValue
+
+    from gptlab.upstream.hydra import instantiated_key
+
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for current in chain:  # gptlab's own message first: it names the key and the fix
+        if isinstance(current, GptlabError):
+            return current
+    for current in chain:
+        if isinstance(current, MissingMandatoryValue):
+            key = current.full_key or "a required key"
+            return ConfigError(f"{key} is required (it is ??? in the config); set it: {key}=...")
+        if isinstance(current, MisconfigurationException):  # Lightning's "you asked for X"
+            return ConfigError(" ".join(str(current).split()))
+        if isinstance(current, InstantiationException) and isinstance(
+            current.__cause__, (ValueError, TypeError, ImportError)
+        ):  # a value, key or package the target refused, e.g. trainer.precision=bf17
+            where = instantiated_key(current) or "config"
+            return ConfigError(f"{where}: {' '.join(str(current.__cause__).split())}")
+    return None
+
+
+class Problems:
+    """Collects the user errors of independent checks, to report them all at once."""
+
+    def __init__(self) -> None:
+        self.found: list[GptlabError] = []
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        """A block whose user error is collected (anything else propagates)."""
+        try:
+            yield
+        except Exception as err:
+            found = user_error(err)
+            if found is None:
+                raise
+            self.found.extend(found.problems if isinstance(found, ConfigErrors) else [found])
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise ConfigErrors(self.found)

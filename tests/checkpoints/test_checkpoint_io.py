@@ -13,7 +13,8 @@ import torch
 
 from gptlab.atomic import torch_save as atomic_save
 from gptlab.checkpoints.io import AtomicCheckpointIO
-from gptlab.commands.train import build
+from gptlab.runtime.build import build
+from gptlab.runtime.spec import build_spec
 
 # writes checkpoints of 100 MB to argv[1] in a loop: step n holds a tensor full of n
 WRITER = """
@@ -53,7 +54,7 @@ def test_a_write_after_a_killed_one_removes_its_leftovers(tmp_path):
 
 
 def test_the_trainer_writes_checkpoints_atomically(compose_train):
-    trainer = build(compose_train()).trainer
+    trainer = build(build_spec(compose_train())).trainer
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
 
 

@@ -11,27 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import RESUMABLE as RUN
 from conftest import ROOT, checkpoint_step
 from gptlab.commands.train import train
-
-RUN = [
-    "model.context_length=32",
-    "model.emb_dim=32",
-    "model.n_heads=2",
-    "model.n_layers=1",
-    "model.drop_rate=0.1",  # dropout too: its masks must repeat after the resume
-    "data.batch_size=4",
-    "trainer.accelerator=cpu",
-    "trainer.max_steps=40",
-    "trainer.val_check_interval=1000",
-    "trainer.limit_val_batches=0",
-    "trainer.log_every_n_steps=1",
-    "trainer.enable_progress_bar=false",
-    "callbacks.last_checkpoint.every_n_train_steps=4",
-    "sample.max_new_tokens=0",
-    "print_config=false",
-    "logger=csv",
-]
 
 
 def command(run_dir: Path, *extra: str) -> list[str]:
@@ -72,8 +54,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, compose_tr
 
     # the resume, in-process (the command line of a resume: the SIGUSR1 requeue test)
     train(compose_train(*RUN, f"optim={optim}", f"paths.output_dir={run_dir}", tiny_run=False))
-    after = {step: loss for step, loss in losses(run_dir).items() if step >= resumed_from}
-    assert sorted(after) == list(range(resumed_from, 40))
+    after = {step: loss for step, loss in losses(run_dir).items() if step > resumed_from}
+    assert sorted(after) == list(range(resumed_from + 1, 41))
     for step, loss in after.items():
         assert loss == pytest.approx(expected[step], abs=1e-6), f"step {step}"
     assert checkpoint_step(last) == 40  # and last.ckpt is written at the end
@@ -106,8 +88,8 @@ def test_a_run_stopped_by_max_steps_resumes_exactly(compose_train, tmp_path, swi
     train(compose_train(*same, "trainer.max_steps=4", f"paths.output_dir={tmp_path / 'parts'}"))
     train(compose_train(*same, "trainer.max_steps=8", f"paths.output_dir={tmp_path / 'parts'}"))
     whole, parts = losses(tmp_path / "whole"), losses(tmp_path / "parts")
-    assert sorted(parts) == list(range(8)), parts
-    for step in range(4, 8):
+    assert sorted(parts) == list(range(1, 9)), parts
+    for step in range(5, 9):
         assert parts[step] == pytest.approx(whole[step], abs=1e-6), step
 
 

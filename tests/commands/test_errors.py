@@ -53,8 +53,10 @@ CASES = [
     (["model.drop_rate=-0.1"], "model.drop_rate=-0.1 must be in [0, 1)"),
     (["model.mlp=geglu"], "model.mlp='geglu' must be one of ['gelu', 'relu2', 'swiglu']"),
     (["model.n_kv_heads=3"], "model.n_kv_heads=3 must divide model.n_heads=2"),
-    (["model.compile=true"], "model.compile is now module.compile: set module.compile=..."),
-    (["+model.fused_loss=true"], "model.fused_loss is now module.fused_loss"),
+    (["model.compile=true"], "model.compile is now kernels.compile: set kernels.compile=..."),
+    (["+module.compile=true"], "module.compile is now kernels.compile: set kernels.compile=..."),
+    (["module.loss_kernel=liger"], "module.loss_kernel is now kernels.loss: set kernels.loss=..."),
+    (["+model.fused_loss=true"], "model.fused_loss is now kernels.fused_loss"),
     (["model.context_length=200000"], "data.context_length=200000 is too long"),
     (["optim.lr=-1"], "optim.lr=-1 must be > 0"),
     (["optim.beta1=1.5"], "optim.beta1=1.5"),
@@ -78,7 +80,7 @@ CASES = [
         ["ckpt_path={root}/" + CKPT, "model.n_layers=2"],
         "model.n_layers=1, but this run has model.n_layers=2; set model.n_layers=1",
     ),
-    (["module.init_from={root}/" + CKPT, "model.norm=rmsnorm"], "model.norm=layernorm, but"),
+    (["init_from={root}/" + CKPT, "model.norm=rmsnorm"], "model.norm=layernorm, but"),
     (["ckpt_path={root}/" + CKPT, "optim=muon"], "was trained with optim=adamw, but this run has"),
     (["trainer.precision=bf17"], "trainer: Precision 'bf17' is invalid"),
     (["seed=abc"], "seed='abc' must be an integer"),
@@ -87,19 +89,25 @@ CASES = [
     (["data=tokens", "data.path={root}/truncated/x_val_0.bin"], "is a file; give the folder"),
     (["data=tokens", "data.path={root}/bigids"], "token id 60000 >= model.vocab_size=50257"),
     (["+trainer.foo=1"], "unexpected keyword argument 'foo'"),
-    (["module.init_from={root}/empty_hf"], "empty_hf"),
-    (["module.compile_mode=fastest"], "module.compile_mode='fastest' must be one of"),
+    (["init_from={root}/empty_hf"], "empty_hf"),
+    (["kernels.compile_mode=fastest"], "kernels.compile_mode='fastest' must be one of"),
     (
-        ["module.compile_options={{coordinate_descent_tunin: true}}"],
-        "module.compile_options.coordinate_descent_tunin: not an Inductor setting",
+        ["kernels.compile_options={{coordinate_descent_tunin: true}}"],
+        "kernels.compile_options.coordinate_descent_tunin: not an Inductor setting",
     ),
     (["module.nonfinite=ignore"], "module.nonfinite='ignore' must be one of ['skip', 'stop']"),
-    (["module.attention=fast"], "module.attention='fast' must be one of ['auto', 'flash', 'cudnn'"),
-    (["module.attention=fa4"], "module.attention=fa4 needs the flash-attn-4 package: pip install"),
-    (["module.loss_kernel=triton"], "module.loss_kernel='triton' must be one of ['auto',"),
-    (["module.loss_kernel=liger"], "module.loss_kernel=liger needs the liger-kernel package"),
-    (["module.float8=fp4"], "module.float8='fp4' must be one of [None, 'tensorwise', 'rowwise']"),
-    (["module.float8=tensorwise"], "module.float8=tensorwise needs a GPU with FP8 tensor cores"),
+    (
+        ["kernels.attention=fast"],
+        "kernels.attention='fast' must be one of ['auto', 'flash', 'cudnn'",
+    ),
+    (
+        ["kernels.attention=fa4"],
+        "kernels.attention=fa4 needs the flash-attn-4 package: pip install",
+    ),
+    (["kernels.loss=triton"], "kernels.loss='triton' must be one of ['auto',"),
+    (["kernels.loss=liger"], "kernels.loss=liger needs the liger-kernel package"),
+    (["kernels.float8=fp4"], "kernels.float8='fp4' must be one of [None, 'tensorwise', 'rowwise']"),
+    (["kernels.float8=tensorwise"], "kernels.float8=tensorwise needs a GPU with FP8 tensor cores"),
     (["callbacks.last_checkpoint.stop_signals=[SIGFOO]"], "'SIGFOO' is not a signal name"),
     (["paths.output_dir={root}/existing", "ckpt_path=null"], "already holds a run"),
     (["test=true", "data=tokens", "data.path={root}/shards"], "has no test split"),
@@ -113,7 +121,6 @@ def error_of(overrides: list[str], root: Path, cache_dir: Path) -> str:
     except Exception as err:
         message = error_message(err)
         assert message is not None, f"a traceback, not one line: {err!r}"
-        assert "\n" not in message
         return message
     pytest.fail(f"{overrides} ran without an error")
 
@@ -124,34 +131,25 @@ def test_bad_input_gets_one_clear_line(workspace, cache_dir, overrides, message)
         write_shard(workspace / "shards" / "x_train_0.bin", np.arange(5000) % 1000)
         write_shard(workspace / "shards" / "x_val_0.bin", np.arange(5000) % 1000)
     args = [o.format(root=workspace) for o in overrides]
-    assert message.format(root=workspace) in error_of(args, workspace, cache_dir)
+    found = error_of(args, workspace, cache_dir)
+    assert "\n" not in found, found  # one problem: one line
+    assert message.format(root=workspace) in found
 
 
-def test_an_empty_run_name_is_refused_before_anything_is_written(tmp_path):
-    from omegaconf import OmegaConf
-
-    from gptlab.commands.hydra_callbacks import ExistingRunGuard
-
-    config = OmegaConf.create(
-        {
-            "hydra": {"run": {"dir": str(tmp_path / "runs")}},
-            "train": True,
-            "run_name": "",
-            "ckpt_path": "last",
-        }
+def test_every_problem_of_a_command_is_reported_at_once(workspace, cache_dir):
+    """The run spec collects every check's error before anything is written: one line each."""
+    message = error_of(
+        ["model.n_layers=0", "optim.lr=-1", "data.batch_size=0", "seed=abc"], workspace, cache_dir
     )
-    with pytest.raises(SystemExit) as stop:
-        ExistingRunGuard().on_run_start(config)
-    assert stop.value.code == 2 and not (tmp_path / "runs").exists()
-    # a fresh start over a run that exists: refused before Hydra writes its record there
-    (tmp_path / "runs" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "runs" / "checkpoints" / "last.ckpt").write_bytes(b"a run")
-    config.run_name, config.ckpt_path = "runs", None
-    with pytest.raises(SystemExit) as stop:
-        ExistingRunGuard().on_run_start(config)
-    assert stop.value.code == 2 and [p.name for p in (tmp_path / "runs").iterdir()] == [
-        "checkpoints"
-    ]
+    lines = message.splitlines()
+    assert len(lines) == 4, lines
+    assert {line.split("=")[0] for line in lines} == {
+        "seed", "model.n_layers", "optim.lr", "data.batch_size"
+    }  # fmt: skip
+
+
+def test_an_empty_run_name_is_refused_before_anything_is_written(workspace, cache_dir):
+    assert "run_name is empty" in error_of(["run_name=' '"], workspace, cache_dir)
 
 
 def test_python_m_gptlab_names_its_commands(monkeypatch, capsys):
@@ -169,7 +167,7 @@ def test_python_m_gptlab_names_its_commands(monkeypatch, capsys):
 def test_more_gpus_than_visible_are_refused_at_start(monkeypatch):
     import torch
 
-    from gptlab.commands.train import check_device_count
+    from gptlab.runtime.devices import check_device_count
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

@@ -13,7 +13,8 @@ import optuna
 import pytest
 
 from conftest import ROOT
-from gptlab.commands.sweeps import WORST, main, score
+from gptlab.commands.sweeps import main
+from gptlab.runtime.result import WORST, score
 
 TINY = [
     "model.context_length=32",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from hydra.utils import instantiate
 
 from conftest import column, read_metrics, run_cli, tiny
 from gptlab.commands.train import optimized_value, train
+from gptlab.runtime.spec import architecture
 
 
 def test_short_training_through_compose_lowers_the_loss(compose_train, tmp_path):
@@ -24,7 +24,7 @@ def test_short_training_through_compose_lowers_the_loss(compose_train, tmp_path)
     assert column(rows, "lr")  # the schedule is logged
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
     steps = [int(r["step"]) for r in rows if r.get("val/loss")]
-    assert steps == [9, 19, 29, 39]  # every 10 steps, the last at the final step: no repeat
+    assert steps == [10, 20, 30, 40]  # every 10 steps (a row is the step it follows), no repeat
 
 
 def test_a_run_shorter_than_the_validation_interval_ends_with_a_validation(compose_train, tmp_path):
@@ -45,27 +45,38 @@ def test_without_the_best_checkpoint_validations_write_no_checkpoint(compose_tra
         p.relative_to(tmp_path / "run").as_posix() for p in (tmp_path / "run").rglob("*.ckpt")
     )
     assert written == ["checkpoints/last.ckpt"]
-    assert [int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("val/loss")] == [1, 3]
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("val/loss")] == [2, 4]
 
 
-def test_the_progress_line_counts_optimizer_steps(compose_train, capsys, tmp_path):
+def test_the_progress_line_counts_optimizer_steps(compose_train, caplog, tmp_path):
+    """Off a terminal (here: pytest's captured output) the progress is one plain line per metrics
+    row: the step out of max_steps, elapsed and remaining time, the logged loss and tokens/s."""
     cfg = compose_train(
         "trainer.enable_progress_bar=true",
         "data.global_batch_size=8",  # 2 micro-batches per optimizer step
         "trainer.max_steps=7",
         "trainer.log_every_n_steps=3",
     )
-    metrics = train(cfg)
-    out = capsys.readouterr().out
-    assert "step 7/7" in out and "tok/s" in out and "loss" in out
-    assert "Epoch" not in out
-    # lr and tokens are logged on Lightning's logging steps only (optimizer steps 3 and 6), and
-    # the run's final token count is exact (step 7)
+    with caplog.at_level("INFO", logger="progress"):
+        metrics = train(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.name == "progress"]
+    assert [line.split(" | ")[0] for line in lines] == [
+        "step 1/7",
+        "step 3/7",
+        "step 6/7",
+        "step 7/7",
+    ]
+    assert "elapsed" in lines[-1] and "left" in lines[-1] and "tok/s" in lines[-1]
+    # rows at the first step, every 3 steps and the last one; the run's token count is exact
     rows = read_metrics(tmp_path / "run")
-    tokens = {int(r["step"]): float(r["train/tokens"]) for r in rows if r.get("train/tokens")}
-    assert {int(r["step"]) for r in rows if r.get("lr")} == {2, 5}
-    assert tokens == {2: 3 * 8 * 32, 5: 6 * 8 * 32}
+    tokens = {int(r["step"]): float(r["train/tokens"]) for r in rows if r.get("lr")}
+    assert tokens == {1: 1 * 8 * 32, 3: 3 * 8 * 32, 6: 6 * 8 * 32, 7: 7 * 8 * 32}
     assert metrics["train/tokens"] == 7 * 8 * 32
+    loss = {int(r["step"]): float(r["train/loss"]) for r in rows if r.get("train/loss")}
+    shown = {
+        int(line.split()[1].split("/")[0]): line.split("loss ")[1].split()[0] for line in lines
+    }
+    assert shown == {step: f"{value:.4f}" for step, value in loss.items()}  # the logged loss
 
 
 def test_a_model_of_other_token_ids_trains_without_text_samples(compose_train, tmp_path):
@@ -93,7 +104,7 @@ def test_a_model_of_other_token_ids_trains_without_text_samples(compose_train, t
 def test_log_every_n_steps_0_turns_step_rows_off_as_in_lightning(compose_train, tmp_path):
     metrics = train(compose_train("trainer.log_every_n_steps=0", "trainer.max_steps=4"))
     rows = read_metrics(tmp_path / "run")
-    step_keys = ("train/loss", "lr", "train/tokens", "perf/tokens_per_s")
+    step_keys = ("train/loss", "lr", "perf/tokens_per_s")  # (validation rows carry the tokens)
     assert not [r for r in rows if any(r.get(k) for k in step_keys)]
     assert [int(r["step"]) for r in rows if r.get("val/loss")] == [4]
     assert metrics["train/tokens"] == 4 * 4 * 32  # the run's count is still exact
@@ -109,7 +120,7 @@ def test_test_true_evaluates_the_held_out_test_split(compose_train):
 def test_the_architecture_presets_train_and_compose_with_switches(compose_train, preset):
     small = ["model.emb_dim=64", "model.n_heads=4", "model.n_layers=2", "model.context_length=32"]
     cfg = compose_train(f"model={preset}", *small, "model.mlp=swiglu", "trainer.max_steps=6")
-    assert instantiate(cfg.model).mlp == "swiglu" and instantiate(cfg.model).pos_emb == "rope"
+    assert architecture(cfg.model).mlp == "swiglu" and architecture(cfg.model).pos_emb == "rope"
     metrics = train(cfg)
     assert 0 < metrics["val/loss"] < 11
 
@@ -122,7 +133,7 @@ def test_model_overrides_just_work(compose_train):
         "model.drop_rate=0.0",
         tiny_run=False,
     )
-    config = instantiate(cfg.model)
+    config = architecture(cfg.model)
     assert (config.n_layers, config.n_heads, config.emb_dim, config.hidden_dim) == (4, 4, 128, 512)
     assert cfg.data.context_length == config.context_length
 
@@ -138,19 +149,19 @@ def test_model_overrides_just_work(compose_train):
 )
 def test_gpt2_family_configs(compose_train, name, layers, width, heads):
     cfg = compose_train(f"model={name}", tiny_run=False)
-    config = instantiate(cfg.model)
+    config = architecture(cfg.model)
     assert (config.n_layers, config.emb_dim, config.n_heads) == (layers, width, heads)
     assert (config.vocab_size, config.context_length, config.qkv_bias) == (50257, 1024, False)
 
 
 def test_the_gpt2_fineweb_experiment_composes_to_the_recipe(compose_train):
     cfg = compose_train("experiment=gpt2_124m_fineweb_edu", tiny_run=False)
-    model = instantiate(cfg.model)
+    model = architecture(cfg.model)
     assert (model.emb_dim, model.n_layers, model.padded_vocab_size) == (768, 12, 50304)
     assert cfg.data.global_batch_size * cfg.data.context_length == 524_288
     assert cfg.trainer.strategy._target_ == "gptlab.runtime.distributed.ddp_strategy"
     assert cfg.trainer.max_steps == 19073
-    assert cfg.module.compile is True
+    assert cfg.kernels.compile is True
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny, train_run
-from gptlab.checkpoints.reader import model_from_checkpoint
+from gptlab.checkpoints.weights import model_from_checkpoint
 from gptlab.data.tokenizer import EOT_ID, decode, encode
 from gptlab.model.generate import generate
 
@@ -130,7 +130,9 @@ def test_rolling_loglikelihood_and_generation(checkpoint):
     )
     (generated,) = lm.generate_until([request], disable_tqdm=True)
     prompt = torch.tensor([encode("def f(x):")])
-    greedy = decode(generate(model, prompt, 8, temperature=0.0)[0, prompt.size(1) :].tolist())
+    greedy = decode(
+        generate(model, prompt, 8, temperature=0.0, stop_token=EOT_ID)[0, prompt.size(1) :].tolist()
+    )
     assert generated == greedy.replace(decode([EOT_ID]), "").split("\n\n")[0]
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from conftest import CONF_DIR, HELLASWAG_EXAMPLES, read_metrics, write_hellaswag
-from gptlab.checkpoints.reader import model_from_checkpoint
+from gptlab.checkpoints.weights import model_from_checkpoint
 from gptlab.commands.cli import error_message
 from gptlab.commands.evaluate import evaluate
 from gptlab.commands.train import train
@@ -94,7 +94,7 @@ def test_the_callback_and_eval_py_score_the_trained_model(tmp_path, compose_trai
     )
     assert metrics["eval/hellaswag_acc_norm"] == pytest.approx(acc_norm)
     logged = [row for row in read_metrics(tmp_path / "run") if row.get("eval/hellaswag_acc_norm")]
-    assert [int(row["step"]) + 1 for row in logged] == [5, 10, 15, 20]  # after those steps
+    assert [int(row["step"]) for row in logged] == [5, 10, 15, 20]  # after those steps
     assert float(logged[-1]["eval/hellaswag_acc_norm"]) == pytest.approx(acc_norm)
     assert all(float(row["eval/hellaswag_s"]) > 0 for row in logged)
 

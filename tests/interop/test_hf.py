@@ -7,11 +7,15 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from gptlab.checkpoints.reader import CheckpointError, model_from_checkpoint  # noqa: E402
+from gptlab.checkpoints.reader import CheckpointError  # noqa: E402
+from gptlab.checkpoints.weights import (  # noqa: E402
+    initial_weights,
+    load_weights_into,
+    model_from_checkpoint,
+)
 from gptlab.interop.hf import HFFormatError, load_hf, save_hf  # noqa: E402
 from gptlab.model import GPT, GPTConfig  # noqa: E402
 from gptlab.model.generate import generate  # noqa: E402
-from gptlab.training.module import GPTModule  # noqa: E402
 
 VOCAB, CONTEXT = 1000, 32
 
@@ -100,12 +104,17 @@ def test_init_from_continues_from_imported_weights_and_names_mismatches(tmp_path
     arch = dict(
         vocab_size=VOCAB, context_length=CONTEXT, emb_dim=64, n_heads=4, n_layers=2, drop_rate=0.0
     )
-    module = GPTModule(model={**arch, "qkv_bias": True}, init_from=str(tmp_path)).eval()
+
+    def start_from(source: str, **values) -> GPT:
+        """A model with the weights ``init_from=source`` gives a run."""
+        model = GPT(GPTConfig(**values))
+        load_weights_into(model, initial_weights(source, model.cfg), f"init_from={source}")
+        return model.eval()
+
+    model = start_from(str(tmp_path), **arch, qkv_bias=True)
     with torch.no_grad():
-        assert (module(tokens()) - reference(tokens()).logits).abs().max() < 1e-4
-    shorter = GPTModule(
-        model={**arch, "context_length": 16, "qkv_bias": True}, init_from=str(tmp_path)
-    ).eval()
+        assert (model(tokens()) - reference(tokens()).logits).abs().max() < 1e-4
+    shorter = start_from(str(tmp_path), **{**arch, "context_length": 16}, qkv_bias=True)
     with torch.no_grad():
         short = tokens()[:, :16]
         assert (shorter(short) - reference(short).logits).abs().max() < 1e-4
@@ -113,7 +122,7 @@ def test_init_from_continues_from_imported_weights_and_names_mismatches(tmp_path
         CheckpointError,
         match="model.qkv_bias=True, but this run has model.qkv_bias=False; set model.qkv_bias=True",
     ):
-        GPTModule(model=arch, init_from=str(tmp_path))
+        start_from(str(tmp_path), **arch)
 
 
 def test_bad_folders_are_named(tmp_path):

@@ -1,4 +1,4 @@
-"""module.attention: the checks made before a run is built, the kernel context, and the swap of
+"""kernels.attention: the checks made before a run is built, the kernel context, and the swap of
 PyTorch's flash kernel for FlashAttention-4 lasting exactly one run (the kernel itself is compared
 with PyTorch's on a GPU in test_gpu.py)."""
 
@@ -15,8 +15,8 @@ TINY = dict(vocab_size=64, context_length=16, emb_dim=16, n_heads=2, n_layers=1)
 
 
 def test_unknown_kernel_names_the_choices():
-    with pytest.raises(ConfigError, match=r"module.attention='fast' must be one of .*'fa4'"):
-        attention.check_attention("fast", 0.0)
+    with pytest.raises(ConfigError, match=r"kernels.attention='fast' must be one of .*'fa4'"):
+        attention.check_name("fast")
 
 
 def test_fa4_without_its_package_says_what_to_install(monkeypatch):
@@ -24,14 +24,15 @@ def test_fa4_without_its_package_says_what_to_install(monkeypatch):
     with pytest.raises(
         ConfigError, match="needs the flash-attn-4 package: pip install flash-attn-4"
     ):
-        attention.check_attention("fa4", 0.0)
+        attention.check_name("fa4")
 
 
 def test_fa4_refuses_dropout_before_anything_is_built(monkeypatch):
     monkeypatch.setattr(attention, "_importable", lambda module: True)
     with pytest.raises(ConfigError, match=r"model.drop_rate=0.1; set model.drop_rate=0.0"):
-        GPTModule({**TINY, "drop_rate": 0.1}, attention="fa4")
-    assert attention.check_attention("fa4", 0.0) == "fa4"
+        attention.check_model("fa4", 0.1)
+    attention.check_name("fa4")
+    attention.check_model("fa4", 0.0)
 
 
 def test_fa4_on_a_cpu_is_refused_with_the_gpus_it_needs():
@@ -60,7 +61,7 @@ def test_the_swap_lasts_from_setup_to_teardown(monkeypatch):
     monkeypatch.setattr(attention, "_importable", lambda module: True)
     monkeypatch.setattr(attention, "activate", lambda name, device: calls.append(name) or True)
     monkeypatch.setattr(attention, "restore", lambda: calls.append("restore"))
-    module = GPTModule({**TINY, "drop_rate": 0.0}, attention="fa4")
+    module = GPTModule({**TINY, "drop_rate": 0.0}, kernels={"attention": "fa4"})
     monkeypatch.setattr(GPTModule, "trainer", FakeTrainer(), raising=False)
     module.setup("fit")
     module.setup("validate")  # setup runs per stage: one swap
@@ -81,31 +82,33 @@ def test_fa4_releases_past_pytorchs_glue_are_refused_with_the_one_that_fits(
     monkeypatch.setattr(importlib.metadata, "version", lambda package: installed)
     if refused:
         with pytest.raises(ConfigError, match=r"pip install 'flash-attn-4==4.0.0b18'"):
-            attention.check_attention("fa4", 0.0)
+            attention.check_name("fa4")
     else:
-        assert attention.check_attention("fa4", 0.0) == "fa4"
+        attention.check_name("fa4")
 
 
 def attention_ops(module: GPTModule) -> set[str]:
     from torch.profiler import profile
 
     idx = torch.randint(0, TINY["vocab_size"], (2, TINY["context_length"]))
-    with profile() as prof, module.attention_kernel():
-        module.model(idx, idx)
+    with profile() as prof:
+        module.loss(idx, idx)
     return {e.name for e in prof.events() if "attention" in e.name and e.name.startswith("aten::_")}
 
 
 def test_each_run_compiles_under_its_own_attention_kernel(monkeypatch):
     """Dynamo does not guard on the attention flags: the second module, asking for the math
     kernel, ran the first one's graph with its flash kernel (seen on CPU and, with FA4, on an
-    H200: benchmark variants that set module.attention measured the default kernel)."""
+    H200: benchmark variants that set kernels.attention measured the default kernel)."""
     from functools import partial
 
     monkeypatch.setattr(torch, "compile", partial(torch.compile, backend="aot_eager"))
     monkeypatch.setattr(GPTModule, "trainer", FakeTrainer(), raising=False)
     seen = {}
     for kernel in ("flash", "math"):
-        module = GPTModule({**TINY, "drop_rate": 0.0}, compile=True, attention=kernel)
+        module = GPTModule(
+            {**TINY, "drop_rate": 0.0}, kernels={"compile": True, "attention": kernel}
+        )
         module.setup("fit")
         seen[kernel] = attention_ops(module)
     assert any("flash_attention_for_cpu" in op for op in seen["flash"]), seen

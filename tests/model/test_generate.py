@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from gptlab.model import GPT, GPTConfig
-from gptlab.model.generate import generate, next_token, sample_text
+from gptlab.model.generate import generate, next_token
 
 
 def model(**kwargs) -> GPT:
@@ -69,9 +69,3 @@ def test_top_k_and_top_p_restrict_the_draw():
     assert draws_k <= {0, 1}
     draws_p = {next_token(logits, 1.0, top_p=0.5, generator=g).item() for _ in range(200)}
     assert draws_p == {0}  # the top token alone holds more than half of the mass
-
-
-def test_sample_text_starts_with_the_prompt_and_is_seeded():
-    text = sample_text(model(), "Hello", max_new_tokens=3, seed=1)
-    assert text.startswith("Hello")
-    assert text == sample_text(model(), "Hello", max_new_tokens=3, seed=1)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gptlab.model import GPT, GPTConfig
-from gptlab.optim.config import OptimConfig, build_optimizer
+from gptlab.optim.build import build_optimizer
+from gptlab.optim.config import OptimConfig
 from gptlab.optim.muon import MuonWithAdamW, momentum_at, split_by_role
 from gptlab.training.numerics import skip_update
 

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_resume import RUN
 
+from conftest import RESUMABLE as RUN
 from conftest import ROOT, checkpoint_step
-from gptlab.runtime.preemption import signal_number
+from gptlab.preemption import signal_number
 
 STEPS = 80
 PREEMPTIBLE = [a for a in RUN if not a.startswith(("trainer.max_steps", "callbacks.last"))] + [
@@ -111,8 +111,9 @@ def test_sigterm_saves_the_step_and_skips_the_validation_and_sample_that_end_a_r
     run returns normally (exit code 0 from the command: the SIGUSR1 test above). Lightning
     validates when a run stops early; on a stop signal that pass could outlast the grace period,
     so the run saves and exits without it, and without the final sample."""
+    from gptlab.checkpoints import LastCheckpoint
     from gptlab.commands.train import train
-    from gptlab.training.callbacks import LastCheckpoint, TextSamples
+    from gptlab.training.callbacks import TextSamples
 
     step_end = LastCheckpoint.on_train_batch_end
 
@@ -138,8 +139,8 @@ def test_signal_names_are_checked():
 
 
 def test_ctrl_c_asks_for_a_clean_stop_and_a_second_one_stops_at_once():
-    from gptlab.runtime.preemption import StopRequest
-    from gptlab.training.callbacks import LastCheckpoint
+    from gptlab.checkpoints import LastCheckpoint
+    from gptlab.preemption import StopRequest
 
     assert "SIGINT" in [s.name for s in LastCheckpoint(dirpath="x").stop_request.signals]
     request = StopRequest(["SIGINT"], [])

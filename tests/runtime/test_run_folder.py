@@ -1,6 +1,8 @@
-"""Each start of a run writes its own record, a bad command aimed at a run changes nothing in its
-folder, and a failed or signalled start leaves nothing behind (gptlab.runtime.run_folder,
-gptlab.commands.hydra_callbacks.ExistingRunGuard, gptlab.commands.startup)."""
+"""Each start of a run writes its own record, a refused command aimed at a run changes nothing in
+its folder, a finished run is not rewritten, and a failed or signalled start leaves nothing
+behind (gptlab.runtime.run_folder, gptlab.commands.train, gptlab.commands.startup). The train
+command's start runs in-process here, as Hydra runs it (tests/commands/test_cli_contract.py runs
+real command lines)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, tiny, train_run
-from gptlab.commands.hydra_callbacks import ExistingRunGuard
+from conftest import compose_run, tiny, train_run
+from gptlab.commands.cli import user_errors
 from gptlab.commands.startup import stop_signals_exit_cleanly
+from gptlab.commands.train import run_and_record
 from gptlab.runtime import run_folder
 
 
@@ -29,30 +31,34 @@ def snapshot(folder: Path) -> dict[str, str]:
     }
 
 
-def job_config(root: Path, run_dir: Path, cache_dir: Path, *overrides: str) -> DictConfig:
-    """The config Hydra hands its callbacks when ``train.py`` starts a run in ``run_dir``."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                f"paths.root_dir={root}",
-                f"paths.cache_dir={cache_dir}",
-                f"hydra.run.dir={run_dir}",
-                *tiny("trainer.max_steps=2", "sample.max_new_tokens=0"),
-                *overrides,
-            ],
-            return_hydra_config=True,
-        )
+def start(root: Path, run_dir: Path, cache_dir: Path, *overrides: str) -> int | None:
+    """One start of ``python train.py ... hydra.run.dir=<run_dir>`` as its Hydra job runs it:
+    Hydra has made the folder; the job checks, locks, records, trains. Its exit code (None: 0)."""
+    cfg = compose_run(
+        root,
+        run_dir,
+        cache_dir,
+        *tiny("trainer.max_steps=2", "sample.max_new_tokens=0"),
+        *overrides,
+    )
+    hydra_config = OmegaConf.create({"overrides": {"task": list(overrides)}})
+    run_dir.mkdir(parents=True, exist_ok=True)  # what Hydra does before the job
+    attempt = run_folder.begin(run_dir, records=True)
+    try:
+        with user_errors(cleanup=run_folder.discard_failed_start):
+            run_and_record(cfg, attempt, sweep=False, hydra_config=hydra_config)
+    except SystemExit as stop:
+        return stop.code
+    return None
 
 
 @pytest.fixture(scope="module")
 def existing(tmp_path_factory, cache_dir) -> Path:
-    """A finished run, with the Hydra record its first start wrote."""
+    """A finished run of 2 steps, with the record and log its first start wrote."""
     root = tmp_path_factory.mktemp("runs")
-    run = train_run(root, root / "existing", cache_dir, *tiny("trainer.max_steps=2"))
-    (run / ".hydra").mkdir()
-    (run / ".hydra" / "config.yaml").write_text("the first start's config\n")
-    (run / "train.log").write_text("the first start's log\n")
+    run = root / "existing"
+    assert start(root, run, cache_dir) is None
+    assert (run / ".hydra" / "config.yaml").is_file() and (run / "train.log").is_file()
     return run
 
 
@@ -64,6 +70,11 @@ BAD_AGAINST_A_RUN = [
     ["data=tokens", "data.path={root}/no_shards"],  # data that is not there
     ["seed=abc"],
     ["ckpt_path=null"],  # a fresh start over the run
+    ["trainer.precision=16-true", "trainer.max_steps=4"],  # a precision a CPU cannot train in
+    ["trainer.accumulate_grad_batches=0", "trainer.max_steps=4"],
+    ["model.context_length=100000"],  # longer than the corpus
+    ["trainer.max_steps=-5"],
+    ["+trainer.foo=1", "trainer.max_steps=4"],  # refused by the Trainer itself
 ]
 
 
@@ -73,49 +84,65 @@ def test_a_bad_command_aimed_at_a_run_leaves_its_folder_as_it_was(
 ):
     before = snapshot(existing)
     root = existing.parent
-    config = job_config(root, existing, cache_dir, *[o.format(root=root) for o in overrides])
-    with pytest.raises(SystemExit) as stop:
-        ExistingRunGuard().on_run_start(config)  # before Hydra writes its record
-    assert stop.value.code == 2
+    code = start(root, existing, cache_dir, *[o.format(root=root) for o in overrides])
+    assert code == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith("error: ")
+    assert errors and all(line.startswith("error: ") for line in errors), errors  # one per problem
     assert snapshot(existing) == before
 
 
-def test_a_bad_command_with_a_new_run_name_creates_no_folder(tmp_path, cache_dir):
-    run_dir = tmp_path / "logs" / "new"
-    with pytest.raises(SystemExit):
-        ExistingRunGuard().on_run_start(job_config(tmp_path, run_dir, cache_dir, "seed=abc"))
-    assert not (tmp_path / "logs").exists()
+@pytest.mark.parametrize("steps", ["trainer.max_steps=2", "trainer.max_steps=1"])
+def test_a_finished_run_is_not_rewritten_by_a_step_count_it_has_reached(
+    existing, cache_dir, steps, caplog
+):
+    before = snapshot(existing)
+    with caplog.at_level("INFO"):
+        assert start(existing.parent, existing, cache_dir, steps) is None  # exit 0
+    assert "is already at step 2 of trainer.max_steps=" in caplog.text
+    assert "nothing to train, nothing changed" in caplog.text
+    assert snapshot(existing) == before
 
 
-def test_a_resume_gets_a_record_of_its_own(existing, cache_dir):
-    config = job_config(existing.parent, existing, cache_dir, "trainer.max_steps=3")
-    ExistingRunGuard().on_run_start(config)
-    assert config.hydra.output_subdir == ".hydra/attempt-2"  # .hydra/ stays the first start's
-    assert run_folder.attempt_folder(existing) == existing / ".hydra" / "attempt-2"
-    (existing / ".hydra" / "attempt-2").mkdir()
-    assert run_folder.record_subdir(existing) == ".hydra/attempt-3"
-    (existing / ".hydra" / "attempt-2").rmdir()
+def test_max_steps_0_on_a_fresh_run_is_refused(tmp_path, cache_dir, capsys):
+    assert start(tmp_path, tmp_path / "new", cache_dir, "trainer.max_steps=0") == 2
+    assert "trainer.max_steps=0 trains nothing" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_bad_command_with_a_new_run_name_leaves_no_folder(tmp_path, cache_dir):
+    assert start(tmp_path, tmp_path / "logs" / "new", cache_dir, "seed=abc") == 2
+    assert not (tmp_path / "logs" / "new").exists()  # the empty folder Hydra made is gone
+
+
+def test_a_resume_gets_a_record_of_its_own(tmp_path, cache_dir):
+    run = tmp_path / "run"
+    assert start(tmp_path, run, cache_dir) is None
+    first = (run / ".hydra" / "config.yaml").read_text()
+    assert start(tmp_path, run, cache_dir, "trainer.max_steps=3") is None
+    assert (run / ".hydra" / "config.yaml").read_text() == first  # the first start's, as it was
+    assert "max_steps: 3" in (run / ".hydra" / "attempt-2" / "config.yaml").read_text()
+    assert (
+        run / ".hydra" / "attempt-2" / "overrides.yaml"
+    ).read_text() == "- trainer.max_steps=3\n"
+    assert run_folder.record_subdir(run) == ".hydra/attempt-3"
+    assert not (run / ".lock").exists()  # released when the start ended
 
 
 def test_a_log_folder_that_cannot_be_written_is_one_line(tmp_path, cache_dir, capsys, monkeypatch):
+    from gptlab.runtime.spec import build_spec
+
     (tmp_path / "a_file").write_text("")
-    with pytest.raises(SystemExit):
-        ExistingRunGuard().on_run_start(
-            job_config(tmp_path, tmp_path / "a_file" / "run", cache_dir)
-        )
-    assert "a_file is a file; choose another paths.log_dir" in capsys.readouterr().err
+    with pytest.raises(Exception, match="a_file is a file; choose another"):
+        build_spec(compose_run(tmp_path, tmp_path / "a_file" / "run", cache_dir, *tiny()))
     # read-only (checked with os.access: the tests may run as root, whom permissions do not stop)
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
-    with pytest.raises(SystemExit):
-        ExistingRunGuard().on_run_start(job_config(tmp_path, tmp_path / "run", cache_dir))
-    assert f"{tmp_path} is not writable; choose a writable paths.log_dir" in capsys.readouterr().err
+    with pytest.raises(Exception, match=f"{tmp_path} is not writable; choose a writable"):
+        build_spec(compose_run(tmp_path, tmp_path / "run", cache_dir, *tiny()))
 
 
 def test_a_failed_start_removes_only_what_it_created(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_PROCID", "3")  # not the job's first process: removes nothing
-    run_folder.begin(tmp_path / "new", ".hydra")
+    run_folder.begin(tmp_path / "new")
     (tmp_path / "new" / ".hydra").mkdir(parents=True)
     assert not run_folder.discard_failed_start() and (tmp_path / "new").exists()
     monkeypatch.delenv("SLURM_PROCID")
@@ -127,7 +154,8 @@ def test_a_failed_start_removes_only_what_it_created(tmp_path, monkeypatch):
     (run / ".hydra" / "config.yaml").write_text("first")
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "last.ckpt").write_bytes(b"step 10")
-    attempt = run_folder.begin(run, ".hydra")
+    attempt = run_folder.begin(run, records=True)
+    attempt.record = run_folder.record_subdir(run)
     (run / attempt.record).mkdir()
     assert run_folder.discard_failed_start()
     assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == [
@@ -137,7 +165,7 @@ def test_a_failed_start_removes_only_what_it_created(tmp_path, monkeypatch):
         "checkpoints/last.ckpt",
     ]
     # a start that saved a checkpoint keeps everything
-    run_folder.begin(tmp_path / "trained", ".hydra")
+    run_folder.begin(tmp_path / "trained")
     (tmp_path / "trained" / "checkpoints").mkdir(parents=True)
     (tmp_path / "trained" / "checkpoints" / "last.ckpt").write_bytes(b"step 5")
     assert not run_folder.discard_failed_start() and (tmp_path / "trained").exists()
@@ -148,10 +176,15 @@ def test_a_stop_signal_before_training_exits_zero_and_removes_the_new_folder(
     tmp_path, signum, capsys
 ):
     with pytest.raises(SystemExit) as stop, stop_signals_exit_cleanly():
-        run_folder.begin(tmp_path / "run", ".hydra")
+        run_folder.begin(tmp_path / "run")
         (tmp_path / "run" / ".hydra").mkdir(parents=True)
         os.kill(os.getpid(), signum)
     assert stop.value.code == 0
     assert not (tmp_path / "run").exists()
     assert "nothing to save" in capsys.readouterr().err
     assert signal.getsignal(signum) is not None  # the handler before it is back
+
+
+def test_in_process_runs_train_without_a_record(tmp_path, cache_dir):
+    run = train_run(tmp_path, tmp_path / "run", cache_dir, *tiny("trainer.max_steps=2"))
+    assert not (run / ".hydra").exists() and not (run / ".lock").exists()

@@ -14,7 +14,7 @@ from wandb_offline import summarize
 from conftest import ROOT, TINY
 from gptlab.commands.plot import plot, read_curves
 from gptlab.commands.train import train
-from gptlab.training.callbacks.throughput import peak_flops
+from gptlab.training.metrics import peak_flops
 
 WANDB = [a for a in TINY if not a.startswith("trainer.max_steps")] + [
     "trainer.max_steps=10",
@@ -60,7 +60,7 @@ def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(tm
     # text samples: a W&B table that grows (2 prompts at step 5, again at 10; the end of
     # training at step 10 adds none, that step is sampled)
     rows = [row for row in wb["history"] if "samples/nrows" in row]
-    assert [row["samples/nrows"] for row in rows] == [2, 4]
+    assert [(row["_step"], row["samples/nrows"]) for row in rows] == [(5, 2), (10, 4)]
     tables = [
         json.loads(f.read_text()) for f in offline.glob("files/media/table/samples_*.table.json")
     ]
@@ -72,13 +72,11 @@ def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(tm
     run(tmp_path, *resumed, "trainer.max_steps=14", "run_name=one", "ckpt_path=last")
     first, second = (summarize(p) for p in offline_runs(run_dir))
     assert first["id"] == second["id"]
-    steps = [row["trainer/global_step"] for row in second["history"] if "train/loss" in row]
-    assert min(steps) >= 10  # the resumed part only
-    # one history: the second part's W&B steps go on from the first's (W&B alone restarts at 0)
-    first_steps = [row["_step"] for row in first["history"]]
-    second_steps = [row["_step"] for row in second["history"]]
-    assert first_steps == list(range(len(first_steps)))
-    assert second_steps == list(range(len(first_steps), len(first_steps) + len(second_steps)))
+    # one history row per logged step, W&B's step being the optimizer step: the second part
+    # goes on where the first stopped (W&B alone would restart at 0), so syncing both gives one
+    assert [row["_step"] for row in first["history"]] == list(range(1, 11))
+    assert [row["_step"] for row in second["history"]] == list(range(11, 15))
+    assert all("train/loss" in row for row in second["history"])
 
 
 @pytest.mark.slow
@@ -159,7 +157,7 @@ def test_plot_draws_train_and_val_loss(compose_train, tmp_path):
     assert len(curves["train/loss"][1]) == 20 and len(curves["val/loss"][1]) == 2
     out = plot([run_dir, run_dir], tmp_path / "loss.png", x="tokens")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    # validation rows carry no token count: placed by their step, none is dropped
+    # validation rows are placed at the tokens of their step
     xs, _ = read_curves(run_dir, "tokens")["val/loss"]
     assert xs == [10 * 4 * 32, 20 * 4 * 32]
     smooth = plot([run_dir], tmp_path / "smooth.png", log_y=True, smooth=0.6, title="t")
@@ -172,7 +170,7 @@ def test_a_single_training_point_is_drawn(tmp_path):
     run = tmp_path / "one"
     (run / "csv").mkdir(parents=True)
     (run / "csv" / "metrics.csv").write_text(
-        "step,train/loss,train/tokens,val/loss\n0,9.5,128,\n0,,,9.7\n"
+        "step,train/loss,train/tokens,val/loss\n1,9.5,128,\n1,,,9.7\n"
     )
     curves = read_curves(run, "tokens")
     assert curves["train/loss"] == ([128.0], [9.5]) and curves["val/loss"] == ([128.0], [9.7])

@@ -64,10 +64,10 @@ def test_training_steps_do_not_wait_for_the_gpu(compose_train, tmp_path, optim, 
     syncs = [str(w.message) for w in caught if "called a synchronizing" in str(w.message)]
     assert not syncs, syncs[:3]
     rows = read_metrics(tmp_path / "run")
-    losses = {int(r["step"]) + 1: float(r["train/loss"]) for r in rows if r.get("train/loss")}
-    assert sorted(losses) == [10, 20]  # each under its own step, the last one at the end
-    rates = {int(r["step"]) + 1 for r in rows if r.get("perf/tokens_per_s")}
-    assert rates == {20}  # the window from step 10 to 20
+    losses = {int(r["step"]): float(r["train/loss"]) for r in rows if r.get("train/loss")}
+    assert sorted(losses) == [1, 10, 20, 24]  # each under its own step: first, every 10, last
+    rates = {int(r["step"]) for r in rows if r.get("perf/tokens_per_s")}
+    assert rates == {10, 20, 24}  # the windows from step 1 to 10, 10 to 20, 20 to 24
 
 
 def test_fused_adamw_skips_a_nonfinite_step_on_the_device():
@@ -101,17 +101,19 @@ def test_nonfinite_gradient_is_skipped_on_the_gpu(compose_train, tmp_path):
 
 
 def test_fused_loss_matches_the_reference_under_bf16_and_compile():
+    from gptlab.kernels.loss import training_loss
     from gptlab.model import GPT, GPTConfig
 
     config = dict(vocab_size=1000, context_length=64, emb_dim=64, n_heads=4, n_layers=2)
     torch.manual_seed(0)
     plain = GPT(GPTConfig(**config, drop_rate=0.0, vocab_multiple=64)).cuda()
-    fused = GPT(GPTConfig(**config, drop_rate=0.0, vocab_multiple=64), fused_loss=True).cuda()
+    fused = GPT(GPTConfig(**config, drop_rate=0.0, vocab_multiple=64)).cuda()
     fused.load_state_dict(plain.state_dict())
     idx = torch.randint(0, 1000, (8, 64), device="cuda")
     losses = []
-    for model in (plain, fused):
-        step = torch.compile(model)
+    device = torch.device("cuda")
+    for loss_fn in (plain, training_loss(fused, "compiled", fused=True, device=device)):
+        step = torch.compile(loss_fn)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss = step(idx, idx)
         loss.backward()
@@ -122,32 +124,37 @@ def test_fused_loss_matches_the_reference_under_bf16_and_compile():
 
 
 def liger_usable() -> bool:
-    from gptlab.kernels.linear_cross_entropy import liger_available
+    from gptlab.upstream import liger
 
-    return torch.cuda.is_available() and liger_available()
+    return torch.cuda.is_available() and liger.available()
 
 
 @pytest.mark.skipif(not liger_usable(), reason="needs liger-kernel (pip install -e '.[kernels]')")
 @pytest.mark.parametrize("vocab_multiple", [1, 64])
 @pytest.mark.parametrize("fused_loss", [False, True])
-def test_liger_loss_matches_the_compiled_one_under_bf16_and_compile(fused_loss, vocab_multiple):
-    """module.loss_kernel=liger (auto's choice on GPUs): Liger's kernel runs, in one chunk or in
-    row chunks (5,120 rows: two chunks of 4,096), and the loss and every gradient match the
-    compiled F.cross_entropy's."""
+@pytest.mark.parametrize("softcap", [None, 15.0])
+def test_liger_loss_matches_the_compiled_one_under_bf16_and_compile(
+    fused_loss, vocab_multiple, softcap
+):
+    """kernels.loss=liger (auto's choice on GPUs): Liger's kernel runs, in one chunk or in row
+    chunks (5,120 rows: two chunks of 4,096), soft-capped or not, and the loss and every gradient
+    match the compiled F.cross_entropy's."""
     from torch.profiler import ProfilerActivity, profile
 
+    from gptlab.kernels.loss import training_loss
     from gptlab.model import GPT, GPTConfig
 
     config = GPTConfig(vocab_size=1000, context_length=64, emb_dim=64, n_heads=4, n_layers=2,
-                       drop_rate=0.0, vocab_multiple=vocab_multiple)  # fmt: skip
+                       drop_rate=0.0, vocab_multiple=vocab_multiple, logit_softcap=softcap)  # fmt: skip
     torch.manual_seed(0)
     plain = GPT(config).cuda()
-    liger = GPT(config, fused_loss=fused_loss, loss_kernel="liger").cuda()
+    liger = GPT(config).cuda()
     liger.load_state_dict(plain.state_dict())
     idx = torch.randint(0, 1000, (80, 64), device="cuda")
     losses, kernels = [], []
-    for model in (plain, liger):
-        step = torch.compile(model)
+    device = torch.device("cuda")
+    for loss_fn in (plain, training_loss(liger, "liger", fused=fused_loss, device=device)):
+        step = torch.compile(loss_fn)
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 loss = step(idx, idx)
@@ -168,7 +175,7 @@ def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(c
     small = ["model.emb_dim=128", "model.n_heads=4", "model.n_kv_heads=2", "model.n_layers=2"]
     cfg = compose_train(
         "model=modern_124m", *small, "model.context_length=64", "trainer.accelerator=gpu",
-        "module.compile=true", "trainer.max_steps=10", "optim=muon",
+        "kernels.compile=true", "trainer.max_steps=10", "optim=muon",
     )  # fmt: skip
     metrics = train(cfg)
     assert metrics["val/loss"] < 11
@@ -236,7 +243,7 @@ def test_fa4_replaces_pytorchs_flash_kernel_and_matches_it(compose_train, tmp_pa
         torch.testing.assert_close(b, a, atol=2e-3, rtol=5e-2, msg=name)
     # and through train.py (head size 64); PyTorch's own kernel is back afterwards
     cfg = compose_train(
-        *GPU, "module.attention=fa4", "model.drop_rate=0.0", "module.compile=true",
+        *GPU, "kernels.attention=fa4", "model.drop_rate=0.0", "kernels.compile=true",
         "model.emb_dim=128", "model.context_length=128",
     )  # fmt: skip
     train(cfg)

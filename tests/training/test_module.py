@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from gptlab.errors import ConfigError
-from gptlab.optim.config import OptimConfig, parameter_groups
+from gptlab.optim.config import OptimConfig
+from gptlab.optim.groups import parameter_groups
 from gptlab.training.module import GPTModule
-from gptlab.upstream import compiled_in_place
 
 TINY = dict(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 
@@ -35,11 +35,13 @@ def test_optim_values_are_checked():
         OptimConfig.from_dict({"lrr": 1.0})
 
 
-def test_training_step_returns_a_scalar_loss():
+def test_training_step_returns_the_scalar_loss_of_the_batch():
     module = GPTModule(model=TINY)
-    x = torch.randint(0, 97, (2, 16))
-    logits = module(x)
-    assert logits.shape == (2, 16, 97)
+    x, y = torch.randint(0, 97, (2, 16)), torch.randint(0, 97, (2, 16))
+    loss = module.training_step((x, y), 0)
+    assert loss.shape == () and loss.requires_grad
+    assert loss.item() == pytest.approx(module.model(x, y).item())
+    assert module(x).shape == (2, 16, 97)  # forward: logits
 
 
 def test_gradient_clipping_bounds_the_global_norm():
@@ -57,96 +59,11 @@ def test_gradient_clipping_bounds_the_global_norm():
         optimizer, gradient_clip_val=0.5, gradient_clip_algorithm="norm"
     )
     assert module._step_norm > 0.5  # the norm before clipping, logged at the logging step
-    assert module.skipped_steps == 0
+    assert module.nonfinite.skipped == 0
     norm = torch.linalg.vector_norm(
         torch.stack([p.grad.norm() for p in module.parameters() if p.grad is not None])
     )
     assert norm.item() == pytest.approx(0.5, rel=1e-4)
-
-
-@pytest.mark.parametrize(
-    ("compile_setting", "device", "compiled"),
-    [("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)],
-)
-def test_compile_auto_compiles_on_gpus_only(compile_setting, device, compiled):
-    from types import SimpleNamespace
-
-    module = GPTModule(model=TINY, compile=compile_setting)
-    root = SimpleNamespace(type=device)
-    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=root))
-    module.setup("fit")
-    assert compiled_in_place(module.model) == compiled
-
-
-def test_compile_setting_is_checked():
-    with pytest.raises(ConfigError, match="module.compile='yes' must be true, false or auto"):
-        GPTModule(model=TINY, compile="yes")
-    with pytest.raises(ConfigError, match="module.compile_mode='fastest' must be one of"):
-        GPTModule(model=TINY, compile_mode="fastest")
-
-
-def test_compile_options_are_checked_and_reach_torch_compile(monkeypatch):
-    from types import SimpleNamespace
-
-    with pytest.raises(ConfigError, match="module.compile_options.coordinate_descend_tuning"):
-        GPTModule(model=TINY, compile_options={"coordinate_descend_tuning": True})
-    with pytest.raises(ConfigError, match="takes one of the two"):
-        GPTModule(model=TINY, compile_mode="max-autotune", compile_options={"max_autotune": True})
-    with pytest.raises(ConfigError, match="must be a mapping"):
-        GPTModule(model=TINY, compile_options="fast")
-    module = GPTModule(
-        model=TINY, compile=True, compile_options={"coordinate_descent_tuning": True}
-    )
-    seen = {}
-    monkeypatch.setattr(module.model, "compile", lambda **kwargs: seen.update(kwargs))
-    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
-    module.setup("fit")
-    assert seen == {"options": {"coordinate_descent_tuning": True}}
-    assert module.hparams["compile_options"] == {"coordinate_descent_tuning": True}
-
-
-@pytest.mark.parametrize(
-    ("installed", "device", "softcap", "resolved"),
-    [
-        (True, "cuda", None, "liger"),
-        (False, "cuda", None, "compiled"),  # not installed: the compiled loss, no error
-        (True, "cpu", None, "compiled"),  # Triton kernels run on CUDA GPUs only
-        (True, "cuda", 30.0, "compiled"),  # the fused loss does not soft-cap logits
-    ],
-)
-def test_loss_kernel_auto_picks_liger_on_gpus_where_installed(
-    monkeypatch, installed, device, softcap, resolved
-):
-    from types import SimpleNamespace
-
-    import gptlab.kernels.loss as module_file
-
-    monkeypatch.setattr(module_file, "liger_available", lambda: installed)
-    module = GPTModule(model={**TINY, "logit_softcap": softcap})
-    assert module.model.loss_kernel == "compiled"  # until the device is known
-    root = SimpleNamespace(type=device)
-    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=root))
-    module.setup("fit")
-    assert module.model.loss_kernel == resolved
-
-
-def test_loss_kernel_liger_is_refused_where_it_cannot_run(monkeypatch):
-    from types import SimpleNamespace
-
-    import gptlab.kernels.loss as module_file
-
-    with pytest.raises(ConfigError, match="module.loss_kernel='fast' must be one of"):
-        GPTModule(model=TINY, loss_kernel="fast")
-    monkeypatch.setattr(module_file, "liger_available", lambda: False)
-    with pytest.raises(ConfigError, match=r"pip install -e '.\[kernels\]'"):
-        GPTModule(model=TINY, loss_kernel="liger")
-    monkeypatch.setattr(module_file, "liger_available", lambda: True)
-    with pytest.raises(ConfigError, match="does not soft-cap logits and model.logit_softcap=30"):
-        GPTModule(model={**TINY, "logit_softcap": 30.0}, loss_kernel="liger")
-    module = GPTModule(model=TINY, loss_kernel="liger")
-    module.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
-    with pytest.raises(ConfigError, match="runs on CUDA GPUs and this run is on cpu"):
-        module.setup("fit")
 
 
 def test_validation_bits_per_byte_equal_a_hand_computation():
@@ -170,7 +87,8 @@ def test_validation_bits_per_byte_equal_a_hand_computation():
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                         enable_model_summary=False)  # fmt: skip
     loader = torch.utils.data.DataLoader(batches, batch_size=None)
-    (metrics,) = trainer.validate(module, dataloaders=loader, verbose=False)
+    trainer.validate(module, dataloaders=loader, verbose=False)
+    metrics = module.metrics.latest  # the row the run's one metrics writer wrote
 
     module.eval()
     nats, n_bytes = 0.0, 0

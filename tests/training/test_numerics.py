@@ -10,6 +10,7 @@ import torch
 from conftest import column, read_metrics
 from gptlab.commands.train import run_and_record, train
 from gptlab.errors import ConfigError
+from gptlab.runtime import run_folder
 from gptlab.training.module import GPTModule
 from gptlab.training.numerics import (
     NonFiniteError,
@@ -90,7 +91,7 @@ def test_stop_policy_saves_the_last_good_weights(compose_train, tmp_path):
         "+callbacks.fault.at_step=3",
     )
     with pytest.raises(NonFiniteError, match=r"at step 3 .*last.ckpt"):
-        run_and_record(cfg, tmp_path / "run", sweep=False)
+        run_and_record(cfg, run_folder.begin(tmp_path / "run"), sweep=False)
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "failed" and "non-finite" in result["error"]
     stopped = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)

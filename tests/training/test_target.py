@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import column, read_metrics
-from gptlab.commands.sweeps import WORST, score
 from gptlab.commands.train import optimized_value, train
 from gptlab.errors import ConfigError
+from gptlab.runtime.result import WORST, score
 from gptlab.training.callbacks import TargetLoss
 
 
@@ -29,7 +29,7 @@ def test_an_easy_target_stops_training_and_records_the_cost(compose_train, tmp_p
     assert optimized_value(cfg, metrics) == metrics["time_to_target_s"]
     rows = read_metrics(tmp_path / "run")
     assert column(rows, "steps_to_target") == [steps]
-    val = [(int(r["step"]) + 1, float(r["val/loss"])) for r in rows if r.get("val/loss")]
+    val = [(int(r["step"]), float(r["val/loss"])) for r in rows if r.get("val/loss")]
     assert val[-1][0] == steps and val[-1][1] <= 9.0  # stopped at the first validation below
     assert all(loss > 9.0 for _, loss in val[:-1])
 

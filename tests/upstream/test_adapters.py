@@ -8,8 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gptlab import upstream as internals
 from gptlab.upstream import UpstreamChanged, require
+from gptlab.upstream import hydra as hydra_adapter
+from gptlab.upstream import lightning as lightning_adapter
+from gptlab.upstream import torch as torch_adapter
 
 
 def test_require_names_what_changed():
@@ -28,7 +30,7 @@ def test_sigterm_broadcast_is_skipped_on_the_trainers_loop():
     import lightning as L
 
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
-    internals.skip_sigterm_broadcast(trainer)
+    lightning_adapter.skip_sigterm_broadcast(trainer)
     assert trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor() is None  # no collective
 
 
@@ -36,17 +38,17 @@ def test_micro_batches_trained_reads_the_epoch_loop():
     import lightning as L
 
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
-    assert internals.micro_batches_trained(trainer) == 0
+    assert lightning_adapter.micro_batches_trained(trainer) == 0
     trainer.fit_loop.epoch_loop.batch_progress.total.processed = 5
-    assert internals.micro_batches_trained(trainer) == 5
+    assert lightning_adapter.micro_batches_trained(trainer) == 5
 
 
 def test_ddp_strategy_builds_ddp_on_the_current_stream():
     from lightning.pytorch.strategies import DDPStrategy
 
-    strategy = internals.ddp_strategy(find_unused_parameters=False)
+    strategy = lightning_adapter.ddp_strategy(find_unused_parameters=False)
     assert isinstance(strategy, DDPStrategy)
-    assert strategy._ddp_kwargs["gradient_as_bucket_view"] is True
+    assert lightning_adapter.ddp_options(strategy)["gradient_as_bucket_view"] is True
     assert type(strategy)._setup_model is not DDPStrategy._setup_model
 
 
@@ -60,16 +62,41 @@ def test_subprocess_command_replaces_lightnings_in_both_launchers(monkeypatch):
     def command(local_rank):
         return ["python", "job.py", f"rank={local_rank}"], "/tmp"
 
-    internals.use_subprocess_command(command)
+    lightning_adapter.use_subprocess_command(command)
     assert pytorch_launcher._hydra_subprocess_cmd(1) == (["python", "job.py", "rank=1"], "/tmp")
     assert fabric_launcher._hydra_subprocess_cmd is command
 
 
-def test_compiled_in_place_sees_module_compile():
-    module = torch.nn.Linear(2, 2)
-    assert not internals.compiled_in_place(module)
-    module.compile()
-    assert internals.compiled_in_place(module)
+def test_inductor_options_are_listed():
+    assert "coordinate_descent_tuning" in torch_adapter.inductor_options()
+
+
+def test_foreach_kernels_update_every_tensor():
+    tensors = [torch.ones(2), torch.ones(3)]
+    torch_adapter.foreach_add_(tensors, [torch.ones(2), torch.ones(3)], alpha=2.0)
+    torch_adapter.foreach_mul_(tensors, 0.5)
+    torch_adapter.foreach_copy_(tensors[:1], [torch.zeros(2)])
+    assert tensors[0].tolist() == [0.0, 0.0] and tensors[1].tolist() == [1.5, 1.5, 1.5]
+
+
+def test_keys_of_a_wrapped_compiled_module_lose_their_prefix():
+    compiled = torch.compile(torch.nn.Linear(2, 2))
+    assert [torch_adapter.without_compile_prefix(k) for k in compiled.state_dict()] == [
+        "weight",
+        "bias",
+    ]
+
+
+def test_hydra_messages_become_one_line():
+    error = ValueError(
+        "Could not override 'model.n_layer'.\nfull_key: model.n_layer\nobject_type=dict"
+    )
+    assert hydra_adapter.one_line(error) == "Could not override 'model.n_layer'."
+
+
+def test_lightnings_own_atomic_save_is_found(tmp_path):
+    lightning_adapter.lightning_atomic_save()({"a": torch.ones(1)}, str(tmp_path / "x.ckpt"))
+    assert torch.load(tmp_path / "x.ckpt")["a"].item() == 1.0
 
 
 def test_hydra_errors_go_to_the_handler_first(monkeypatch):
@@ -77,7 +104,7 @@ def test_hydra_errors_go_to_the_handler_first(monkeypatch):
 
     monkeypatch.setattr(hydra_utils, "run_and_report", hydra_utils.run_and_report)
     seen = []
-    internals.report_hydra_errors_with(seen.append)
+    hydra_adapter.report_hydra_errors_with(seen.append)
     assert hydra_utils.run_and_report(lambda: 42) == 42
     failure = ValueError("bad override")
     with pytest.raises(SystemExit):  # Hydra's own report of an error the handler let through
@@ -90,4 +117,4 @@ def test_adapters_refuse_a_changed_upstream(monkeypatch):
 
     monkeypatch.delattr(_TrainingEpochLoop, "_broadcast_sigterm_tensor")
     with pytest.raises(UpstreamChanged, match="_broadcast_sigterm_tensor no longer exists"):
-        internals.skip_sigterm_broadcast(SimpleNamespace())
+        lightning_adapter.skip_sigterm_broadcast(SimpleNamespace())

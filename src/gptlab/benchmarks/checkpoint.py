@@ -3,7 +3,7 @@
     python -m gptlab.benchmarks.checkpoint [--model gpt2_124m] [--folder DIR] [--repeats 3]
 
 Builds the model and AdamW state on the GPU (CPU without one), then writes the same dictionary a
-Lightning checkpoint holds (weights + optimizer state) with: Lightning's ``_atomic_save`` (the whole
+Lightning checkpoint holds (weights + optimizer state) with: Lightning's own atomic save (the whole
 file in memory, then a move), gptlab's :func:`~gptlab.checkpoints.io.atomic_save` (a temporary file
 beside the target, fsync, rename), and the same without fsync. Prints one JSON line per method.
 """
@@ -22,10 +22,10 @@ from unittest import mock
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from lightning.fabric.utilities.cloud_io import _atomic_save
 
 from gptlab.checkpoints.io import atomic_save
 from gptlab.model import GPT
+from gptlab.upstream.lightning import lightning_atomic_save
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,7 +54,7 @@ def main() -> None:
     checkpoint = checkpoint_like(args.model)
     no_fsync = mock.patch("gptlab.checkpoints.io.os.fsync")
     methods = {
-        "lightning_atomic_save": lambda p: _atomic_save(checkpoint, p),
+        "lightning_atomic_save": lambda p: lightning_atomic_save()(checkpoint, p),
         "gptlab_atomic_save": lambda p: atomic_save(checkpoint, p),
         "gptlab_without_fsync": lambda p: (
             no_fsync.start(),

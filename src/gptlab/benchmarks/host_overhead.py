@@ -27,7 +27,7 @@ BATCH = 4
 
 def plain_ms(steps: int, warmup: int = 50) -> float:
     from gptlab.model import GPT, GPTConfig
-    from gptlab.optim.config import parameter_groups
+    from gptlab.optim.groups import parameter_groups
 
     model = GPT(GPTConfig(**MODEL))
     optimizer = torch.optim.AdamW(parameter_groups(model, 0.1), lr=6e-4, betas=(0.9, 0.95))

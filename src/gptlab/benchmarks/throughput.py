@@ -33,9 +33,8 @@ from gptlab.commands import conf_dir
 from gptlab.data.shards import write_shard
 from gptlab.kernels import attention
 from gptlab.model import GPT, GPTConfig
-from gptlab.optim.config import parameter_groups
-from gptlab.training.callbacks.throughput import peak_flops
-from gptlab.training.steps import OptimizerSteps
+from gptlab.optim.groups import parameter_groups
+from gptlab.training.metrics import peak_flops
 
 
 def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
@@ -131,19 +130,18 @@ def random_shards(folder: Path, tokens: int, vocab_size: int = 50257) -> Path:
 
 class HandTimer(L.Callback):
     """Times optimizer steps [first_step, last_step) by the wall clock, synchronising at both ends:
-    the check on the throughput callback's logged tokens/s. Writes {"tokens_per_s": ...} to ``out``."""
+    the check on the logged tokens/s (:mod:`gptlab.training.metrics`). Writes {"tokens_per_s": ...} to ``out``."""
 
     def __init__(self, first_step: int, last_step: int, out: str) -> None:
         self.first_step, self.last_step, self.out = first_step, last_step, Path(out)
         self.marks: dict[int, float] = {}
-        self.steps = OptimizerSteps()
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        self.steps.start(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if not self.steps.stepped(trainer) or step not in (self.first_step, self.last_step):
+        if not pl_module.metrics.step_ended(trainer) or step not in (
+            self.first_step,
+            self.last_step,
+        ):
             return
         if torch.cuda.is_available():
             torch.cuda.synchronize()

@@ -6,8 +6,6 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
-
 
 class BestCheckpoint(ModelCheckpoint):
     """Lightning's best-k ``ModelCheckpoint``. Lightning keeps a checkpoint whose monitored value
@@ -16,9 +14,8 @@ class BestCheckpoint(ModelCheckpoint):
     takes after a validation is left out of tokens/s, as ``last.ckpt``'s is."""
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        started = synchronized_clock(trainer)
-        super().on_validation_end(trainer, pl_module)
-        exclude_from_throughput(trainer, synchronized_clock(trainer) - started)
+        with pl_module.metrics.paused():
+            super().on_validation_end(trainer, pl_module)
 
     def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
         if current is not None and not bool(torch.isfinite(torch.as_tensor(current)).all()):

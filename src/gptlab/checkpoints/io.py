@@ -25,7 +25,7 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from gptlab.atomic import torch_save as atomic_save
-from gptlab.checkpoints.reader import LAST, PREVIOUS
+from gptlab.checkpoints.names import LAST, PREVIOUS
 
 
 def host_snapshot(obj: Any) -> Any:
@@ -64,14 +64,29 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     One write at a time, in order; a failed write raises at the next save or at teardown; a file
     is removed (best-k rotation) only after the pending write has finished. A file named in
     ``keep_previous`` keeps its predecessor as ``previous.ckpt``.
+
+    ``preloaded``: a checkpoint already read (:class:`~gptlab.checkpoints.resume.Resume`), handed to
+    Lightning when it loads that path, so a resumed run reads its checkpoint once.
     """
 
-    def __init__(self, background: bool = True, keep_previous: tuple[str, ...] = (LAST,)) -> None:
+    def __init__(
+        self,
+        background: bool = True,
+        keep_previous: tuple[str, ...] = (LAST,),
+        preloaded: tuple[Path, dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.background = background
         self.keep_previous = keep_previous
+        self.preloaded = preloaded
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+
+    def load_checkpoint(self, path: str | Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if self.preloaded is not None and Path(path) == self.preloaded[0]:
+            checkpoint, self.preloaded = self.preloaded[1], None
+            return checkpoint
+        return super().load_checkpoint(path, *args, **kwargs)
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None

@@ -9,10 +9,9 @@ from typing import Any
 
 import lightning as L
 
-from gptlab.runtime.preemption import StopRequest, requeue_slurm_job
-from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
-from gptlab.training.steps import OptimizerSteps
-from gptlab.upstream import skip_sigterm_broadcast
+from gptlab.checkpoints.names import LAST
+from gptlab.preemption import StopRequest, requeue_slurm_job
+from gptlab.upstream.lightning import skip_sigterm_broadcast
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,8 @@ class LastCheckpoint(L.Callback):
     job's next start resumes from ``last.ckpt`` (``ckpt_path=last``). With several processes the
     ranks agree on stopping every ``check_every_n_steps`` steps (one tiny all-reduce); a single
     process checks every step for free. Writes go through the Trainer's checkpoint IO, which
-    gptlab makes atomic (:mod:`gptlab.checkpoints.io`).
+    gptlab makes atomic (:mod:`gptlab.checkpoints.io`). ``pl_module`` is a
+    :class:`~gptlab.training.module.GPTModule` (its ``metrics`` say when a step ended).
     """
 
     def __init__(
@@ -43,14 +43,12 @@ class LastCheckpoint(L.Callback):
         self.check_every_n_steps = max(1, check_every_n_steps)
         self.stopped_by_signal = False
         self.saved_step: int | None = None
-        self.steps = OptimizerSteps()
 
     @property
     def last_model_path(self) -> Path:
-        return self.dirpath / "last.ckpt"
+        return self.dirpath / LAST
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.steps.start(trainer)
         self.saved_step = trainer.global_step  # a resumed run's checkpoint is this step's
         if not self.stop_request.signals:
             return
@@ -62,18 +60,19 @@ class LastCheckpoint(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
-        if not self.steps.stepped(trainer) or self.stopped_by_signal:
+        if not pl_module.metrics.step_ended(trainer) or self.stopped_by_signal:
             return
         step = trainer.global_step
         if self.every_n_train_steps and step % self.every_n_train_steps == 0:
-            self.save(trainer)
+            self.save(trainer, pl_module)
         if trainer.world_size > 1 and step % self.check_every_n_steps:
             return
         stop, requeue = self.stop_request.agreed(trainer.world_size, pl_module.device)
         if not stop:
             return
-        self.save(trainer)
+        self.save(trainer, pl_module)
         self.stopped_by_signal = True
+        pl_module.stop_reason = "signal"
         trainer.should_stop = True
         # Lightning validates when a run stops early; SLURM's grace period may not hold a whole
         # validation pass (and the job may be killed in it), so the way out is step, save, exit
@@ -83,19 +82,19 @@ class LastCheckpoint(L.Callback):
             requeue_slurm_job()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.save(trainer)
+        self.save(trainer, pl_module)
         self.stop_request.restore()
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.stop_request.restore()  # also after an exception
 
-    def save(self, trainer: L.Trainer) -> None:
-        """``last.ckpt`` of this step, once (every rank calls it: FSDP gathers the shards)."""
+    def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """``last.ckpt`` of this step, once (every rank calls it: FSDP gathers the shards); the
+        time it takes is not training time."""
         if trainer.global_step and self.saved_step != trainer.global_step:
-            started = synchronized_clock(trainer)
-            trainer.save_checkpoint(self.last_model_path, weights_only=False)
+            with pl_module.metrics.paused():
+                trainer.save_checkpoint(self.last_model_path, weights_only=False)
             self.saved_step = trainer.global_step
-            exclude_from_throughput(trainer, synchronized_clock(trainer) - started)
 
     def state_dict(self) -> dict[str, Any]:
         return {"dirpath": str(self.dirpath)}

@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from gptlab.checkpoints.reader import load_model
+from gptlab.checkpoints.weights import load_model
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, quiet_lightning_notices, user_errors
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
@@ -50,8 +50,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         enable_progress_bar=False,
     )
     run = trainer.validate if cfg.split == "val" else trainer.test
-    (results,) = run(module, datamodule=datamodule, verbose=False)
-    return {k: float(v) for k, v in results.items()}
+    run(module, datamodule=datamodule, verbose=False)
+    return dict(module.metrics.latest)
 
 
 def evaluate_hellaswag(cfg: DictConfig, model: torch.nn.Module) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gptlab.checkpoints.reader import model_from_checkpoint
+from gptlab.checkpoints.weights import model_from_checkpoint
 from gptlab.commands.cli import EXIT_USER_ERROR, print_error
 from gptlab.errors import GptlabError
 from gptlab.interop.hf import save_hf

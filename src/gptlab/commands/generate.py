@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from gptlab.checkpoints.reader import load_model
+from gptlab.checkpoints.weights import load_model
 from gptlab.commands import conf_dir
 from gptlab.commands.cli import one_line_config_errors, user_errors
 from gptlab.data.tokenizer import EOT_ID, check_reads_gpt2_tokens, decode, encode
 from gptlab.errors import ConfigError
 from gptlab.model.generate import generate
-
-
-class TextStream:
-    """Writes generated text as it grows, whole characters only: a character whose UTF-8 bytes are
-    split across tokens (common for CJK text and emoji) is held back until its last byte arrives."""
-
-    def __init__(self, write: Callable[[str], None]) -> None:
-        self.write = write
-        self.ids: list[int] = []
-        self.shown = 0  # characters written so far
-
-    def add(self, token_id: int) -> None:
-        if token_id == EOT_ID:
-            return
-        self.ids.append(token_id)
-        text = decode(self.ids)
-        complete = len(text.rstrip("\ufffd"))  # trailing U+FFFD: an unfinished character
-        if complete > self.shown:
-            self.write(text[self.shown : complete])
-            self.shown = complete
+from gptlab.text import TextStream
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -82,6 +62,7 @@ def run_generation(cfg: DictConfig) -> list[str]:
         temperature=cfg.temperature,
         top_k=cfg.top_k,
         top_p=cfg.top_p,
+        stop_token=EOT_ID,
         generator=generator,
         use_cache=cfg.use_cache,
         on_token=(lambda token: printer.add(int(token[0, 0]))) if stream else None,

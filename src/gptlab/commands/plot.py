@@ -24,15 +24,22 @@ def read_curves(run_dir: Path, x: str) -> dict[str, tuple[list[float], list[floa
     }
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    # tokens per optimizer step, from any row that logged tokens (a row at step s holds the
-    # tokens after s + 1 steps): validation rows, and those of a resumed run, have none
+    # tokens per optimizer step, from the rows that logged tokens (a row at step s holds the
+    # tokens after s steps), for rows without them (written by older versions)
     per_step = [
-        float(r["train/tokens"]) / (int(r["step"]) + 1) for r in rows if r.get("train/tokens")
+        float(r["train/tokens"]) / int(r["step"])
+        for r in rows
+        if r.get("train/tokens") and int(float(r["step"])) > 0
     ]
     tokens_per_step = statistics.median(per_step) if per_step else float("nan")
     for row in rows:
-        step = int(row["step"])
-        position = (step + 1) * tokens_per_step if x == "tokens" else step
+        step = int(float(row["step"]))
+        if x != "tokens":
+            position = float(step)
+        elif row.get("train/tokens"):
+            position = float(row["train/tokens"])
+        else:
+            position = step * tokens_per_step
         for key in curves:
             if row.get(key):
                 curves[key][0].append(position)

@@ -20,9 +20,8 @@ from typing import Any
 import yaml
 
 from gptlab import atomic
+from gptlab.runtime.result import RESULT_FILE, score
 
-RESULT_FILE = "result.json"
-WORST = 1.0e9  # what a crashed or NaN trial scores: finite, so Optuna keeps the sweep going
 COLUMNS = [
     "job",
     "overrides",
@@ -35,41 +34,50 @@ COLUMNS = [
 ]
 
 
-def score(value: float | None, direction: str = "minimize") -> float:
-    """A value a sweeper can rank: NaN, inf or missing become the worst finite value."""
-    if value is None or not math.isfinite(value):
-        return WORST if direction == "minimize" else -WORST
-    return value
+class ContinuedTPESampler:
+    """Optuna's TPE sampler, seeded with ``seed`` plus the number of trials its study already held
+    when this sweep started, so a continued study (the same command run again) draws new points
+    instead of repeating its first trials' ones. The count is the number of the first trial this
+    process asks about (trial numbers count the study's trials), so nothing is passed around."""
 
+    def __init__(self, seed: int | None = None, **options: Any) -> None:
+        self.seed, self.options = seed, options
+        self.inner: Any = None
 
-# trials the sweep's study already held when this multirun started (set by the ResultsTable
-# Hydra callback, which runs before Hydra builds the sweeper and its sampler)
-trials_done = 0
+    def _sampler(self, trial: Any) -> Any:
+        if self.inner is None:
+            import optuna
 
+            seed = None if self.seed is None else self.seed + trial.number
+            self.inner = optuna.samplers.TPESampler(seed=seed, **self.options)
+        return self.inner
 
-def count_trials(storage: str | None, study_name: str | None) -> int:
-    """Trials an Optuna study in ``storage`` holds; 0 when there is no such study yet."""
-    if not storage or not study_name:
-        return 0
-    import optuna
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+        return self._sampler(trial).infer_relative_search_space(study, trial)
 
-    try:
-        return len(optuna.load_study(study_name=study_name, storage=storage).trials)
-    except Exception:  # no database or no study yet: a new study
-        return 0
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+        return self._sampler(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+        return self._sampler(trial).sample_independent(study, trial, name, distribution)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        if self.inner is not None:
+            self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        if self.inner is not None:
+            self.inner.reseed_rng()
 
 
 def continued_tpe_sampler(seed: int | None = None, **options: Any) -> Any:
-    """Optuna's TPE sampler seeded with ``seed`` plus the number of trials the study already
-    holds, so a continued study (the same command run again) draws new points instead of
-    repeating its first trials' ones."""
+    """The sampler of ``hparams_search=optuna`` (:class:`ContinuedTPESampler`)."""
     import optuna
 
-    return optuna.samplers.TPESampler(seed=None if seed is None else seed + trials_done, **options)
+    class Sampler(ContinuedTPESampler, optuna.samplers.BaseSampler):
+        pass
 
-
-def write_result(run_dir: Path, **result: Any) -> None:
-    atomic.write_json(run_dir / RESULT_FILE, result)
+    return Sampler(seed, **options)
 
 
 def _metric_columns(run_dir: Path) -> dict[str, float | None]:

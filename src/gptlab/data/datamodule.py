@@ -28,7 +28,7 @@ from gptlab.data.shards import (
     split_paths,
 )
 from gptlab.errors import ConfigError
-from gptlab.upstream import micro_batches_trained
+from gptlab.upstream.lightning import micro_batches_trained
 
 
 class TokenDataModule(L.LightningDataModule):
@@ -81,8 +81,9 @@ class TokenDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def check(self) -> None:
-        """Cheap checks that the data is there and fits, made before a run writes anything (the
-        train command calls it before Hydra writes into the run folder)."""
+        """That the data is there and fits the model, checked before a run writes anything (the
+        run spec calls it once): the splits are opened here, and ``setup`` keeps them."""
+        self.setup()
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -224,11 +225,12 @@ class ShardDataModule(TokenDataModule):
             prepare_corpus(self.source, self.path, **self.prepare_options)
 
     def check(self) -> None:
-        """The folder, its manifest's vocabulary and every shard's header: milliseconds. (The id
-        scan of manifest-less shards waits for ``setup``: it reads every token.)"""
+        """The folder, its manifest's vocabulary, every shard's header and the splits' lengths
+        (for llm.c's shards, which have no manifest, also every token id: a read of every token).
+        A corpus that ``auto_prepare`` makes on first use is checked when it has been made."""
         if self.source and read_manifest(self.path) is None and self.auto_prepare:
             return  # prepared when the run starts
-        self._open_splits()
+        self.setup()
 
     def load_splits(self) -> dict[str, TokenSource]:
         splits = self._open_splits()

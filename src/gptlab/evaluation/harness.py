@@ -20,20 +20,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
-from gptlab.checkpoints.reader import load_model
+from gptlab.checkpoints.weights import load_model
 from gptlab.data.tokenizer import EOT_ID, decode, encode
 from gptlab.model.generate import generate
-
-Request = tuple[tuple[str, str] | None, list[int], list[int]]
+from gptlab.upstream.lm_eval import HarnessLM, Request
 
 
 @register_model("gptlab")
-class GptlabLM(TemplateLM):
+class GptlabLM(HarnessLM):
     """A gptlab model as the harness's ``LM``: ``ckpt_path`` or ``init_from`` (``--model_args``),
     ``dtype`` (``bfloat16``/``float16`` autocast, or ``float32``; default: bfloat16 on GPUs); the
     harness's own ``--batch_size`` (requests per forward pass) and ``--device`` (cuda when there
@@ -51,11 +49,11 @@ class GptlabLM(TemplateLM):
         super().__init__()
         if not device or (str(device).startswith("cuda") and not torch.cuda.is_available()):
             device = "cuda" if torch.cuda.is_available() else "cpu"  # the harness's default: cuda
-        self._device = torch.device(device)
-        self.model = load_model(ckpt_path, init_from).to(self._device).eval()
+        self.torch_device = torch.device(device)
+        self.model = load_model(ckpt_path, init_from).to(self.torch_device).eval()
         self.max_length = self.model.cfg.context_length
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16  # "auto": 16
-        dtype = dtype or ("bfloat16" if self._device.type == "cuda" else "float32")
+        dtype = dtype or ("bfloat16" if self.torch_device.type == "cuda" else "float32")
         self.autocast_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
 
     @property
@@ -64,7 +62,7 @@ class GptlabLM(TemplateLM):
 
     @property
     def device(self) -> torch.device:
-        return self._device
+        return self.torch_device
 
     def tok_encode(
         self, string: str, add_special_tokens: bool | None = None, **kwargs: Any
@@ -74,14 +72,14 @@ class GptlabLM(TemplateLM):
     def tok_decode(self, tokens: list[int], **kwargs: Any) -> str:
         return decode(tokens)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self._device.type, dtype=self.autocast_dtype)
+        return torch.autocast(self.torch_device.type, dtype=self.autocast_dtype)
 
     @torch.no_grad()
-    def _loglikelihood_tokens(
-        self, requests: list[Request], disable_tqdm: bool = False, **kwargs: Any
+    def loglikelihood_tokens(
+        self, requests: list[Request], disable_tqdm: bool = False
     ) -> list[tuple[float, bool]]:
         """(log-probability of the continuation given the context, whether greedy decoding
         would produce it) per request; the inputs keep their last ``context_length`` tokens."""
@@ -100,13 +98,13 @@ class GptlabLM(TemplateLM):
             tokens = torch.full((len(rows), length), EOT_ID, dtype=torch.long)
             for r, row in enumerate(rows):
                 tokens[r, : len(row)] = torch.tensor(row)
-            with self._autocast():
-                logits = self.model.forward(tokens.to(self._device))
+            with self.autocast():
+                logits = self.model.forward(tokens.to(self.torch_device))
             for r, i in enumerate(indices):
                 n = len(targets[r])
                 end = len(rows[r])
                 picked = F.log_softmax(logits[r, end - n : end].float(), dim=-1)
-                target = torch.tensor(targets[r], device=self._device)
+                target = torch.tensor(targets[r], device=self.torch_device)
                 logprob = picked.gather(1, target[:, None]).sum().item()
                 greedy = bool((picked.argmax(dim=-1) == target).all())
                 results[i] = (logprob, greedy)
@@ -130,7 +128,7 @@ class GptlabLM(TemplateLM):
                     context_len=1,
                 )
             ]
-            scores = self._loglikelihood_tokens(
+            scores = self.loglikelihood_tokens(
                 [(None, context, continuation) for context, continuation in windows],
                 disable_tqdm=True,
             )
@@ -154,13 +152,14 @@ class GptlabLM(TemplateLM):
             prompt = self.tok_encode(context)
             start = min(len(prompt), self.max_length)  # generate() keeps a long prompt's end
 
-            idx = torch.tensor([prompt], device=self._device)
-            with self._autocast():
+            idx = torch.tensor([prompt], device=self.torch_device)
+            with self.autocast():
                 idx = generate(
                     self.model,
                     idx,
                     max_new,
                     temperature=temperature if sample else 0.0,
+                    stop_token=EOT_ID,
                     stop=stop_strings_after(start, until),
                 )
             new_tokens = idx[0, start:].tolist()

@@ -1,4 +1,4 @@
-"""The kernel behind the model's ``scaled_dot_product_attention`` (``module.attention``).
+"""The kernel behind the model's ``scaled_dot_product_attention`` (``kernels.attention``).
 
 ``auto`` leaves the choice to PyTorch; ``flash``, ``cudnn``, ``efficient`` and ``math`` pin one of
 PyTorch's own kernels. ``fa4`` runs FlashAttention-4 (the ``flash-attn-4`` package, CuTe DSL kernels
@@ -36,29 +36,46 @@ NEWEST_COMPATIBLE = {"flash-attn-4": "4.0.0b18"}
 CHOICES = [*PYTORCH_KERNELS, *FLASH_IMPLEMENTATIONS]
 
 
-def check_attention(name: str, drop_rate: float) -> str:
-    """``module.attention`` checked before anything is built: known, installed, no dropout."""
+def check_name(name: str) -> None:
+    """``kernels.attention`` known and, for a flash implementation, installed in a fitting version."""
     if name not in CHOICES:
-        raise ConfigError(f"module.attention={name!r} must be one of {CHOICES}")
+        raise ConfigError(f"kernels.attention={name!r} must be one of {CHOICES}")
     if name in FLASH_IMPLEMENTATIONS:
         _, module, package, _ = FLASH_IMPLEMENTATIONS[name]
         if not hasattr(torch.nn.attention, "activate_flash_attention_impl"):
             raise ConfigError(
-                f"module.attention={name} needs PyTorch >= 2.11 (this is {torch.__version__}); "
-                "set module.attention=auto"
+                f"kernels.attention={name} needs PyTorch >= 2.11 (this is {torch.__version__}); "
+                "set kernels.attention=auto"
             )
         if not _importable(module):
             raise ConfigError(
-                f"module.attention={name} needs the {package} package: pip install {package} "
-                "(or set module.attention=auto)"
+                f"kernels.attention={name} needs the {package} package: pip install {package} "
+                "(or set kernels.attention=auto)"
             )
         check_version(name, package)
-        if drop_rate:
-            raise ConfigError(
-                f"module.attention={name} has no attention dropout and model.drop_rate="
-                f"{drop_rate}; set model.drop_rate=0.0 or module.attention=auto"
-            )
-    return name
+
+
+def check_model(name: str, drop_rate: float) -> None:
+    """A flash implementation without attention dropout needs a model without dropout."""
+    if name in FLASH_IMPLEMENTATIONS and drop_rate:
+        raise ConfigError(
+            f"kernels.attention={name} has no attention dropout and model.drop_rate="
+            f"{drop_rate}; set model.drop_rate=0.0 or kernels.attention=auto"
+        )
+
+
+def check_device(name: str, device: torch.device) -> None:
+    """A flash implementation runs on GPUs of the compute capabilities it was built for."""
+    if name not in FLASH_IMPLEMENTATIONS:
+        return
+    _, _, _, capabilities = FLASH_IMPLEMENTATIONS[name]
+    if device.type != "cuda" or torch.cuda.get_device_capability(device)[0] not in capabilities:
+        found = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        raise ConfigError(
+            f"kernels.attention={name} runs on GPUs of compute capability "
+            f"{' or '.join(f'{c}.x' for c in capabilities)} (H100/H200, B200), not {found}; "
+            "set kernels.attention=auto"
+        )
 
 
 def check_version(name: str, package: str) -> None:
@@ -73,7 +90,7 @@ def check_version(name: str, package: str) -> None:
         return
     if newest and Version(installed) > Version(newest):
         raise ConfigError(
-            f"module.attention={name}: {package} {installed} does not fit PyTorch's FA4 glue "
+            f"kernels.attention={name}: {package} {installed} does not fit PyTorch's FA4 glue "
             f"(torch {torch.__version__}); pip install '{package}=={newest}'"
         )
 
@@ -98,17 +115,10 @@ def activate(name: str, device: torch.device) -> bool:
     """Swaps PyTorch's flash kernel for ``name``'s on this process; True if it did."""
     if name not in FLASH_IMPLEMENTATIONS:
         return False
-    registry_name, module, _, capabilities = FLASH_IMPLEMENTATIONS[name]
-    if device.type != "cuda" or torch.cuda.get_device_capability(device)[0] not in capabilities:
-        found = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-        raise ConfigError(
-            f"module.attention={name} runs on GPUs of compute capability "
-            f"{' or '.join(f'{c}.x' for c in capabilities)} (H100/H200, B200), not {found}; "
-            "set module.attention=auto"
-        )
+    check_device(name, device)
     from torch.nn.attention import activate_flash_attention_impl
 
-    activate_flash_attention_impl(registry_name)
+    activate_flash_attention_impl(FLASH_IMPLEMENTATIONS[name][0])
     return True
 
 

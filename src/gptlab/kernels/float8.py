@@ -1,4 +1,4 @@
-"""FP8 matrix products in training, through torchao's float8 training (``module.float8``).
+"""FP8 matrix products in training, through torchao's float8 training (``kernels.float8``).
 
 Opt-in: on GPT-2 124M the measured effect is in docs/benchmarks.md, and FP8 changes the numerics
 (the validation loss after equal tokens must be compared before trusting it for a run). Every
@@ -11,37 +11,37 @@ with or without FP8. Needs a GPU with FP8 tensor cores (H100, H200, L40S, RTX 40
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 from torch import nn
 
 from gptlab.errors import ConfigError
-
-RECIPES = (None, "tensorwise", "rowwise")
-
-
-def check_recipe(recipe: str | None) -> str | None:
-    if recipe not in RECIPES:
-        raise ConfigError(f"module.float8={recipe!r} must be one of {list(RECIPES)}")
-    return recipe
 
 
 def fp8_capable(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
 
 
-def convert_linears(model: nn.Module, recipe: str, device: torch.device) -> int:
-    """Swap the eligible linear layers of ``model`` for FP8 ones; returns how many."""
+def check_device(recipe: str | None, device: torch.device) -> None:
+    """An FP8 recipe needs FP8 tensor cores and torchao."""
+    if recipe is None:
+        return
     if not fp8_capable(device):
         raise ConfigError(
-            f"module.float8={recipe} needs a GPU with FP8 tensor cores (H100, H200, L40S, ...), "
-            f"not {device.type}; set module.float8=null"
+            f"kernels.float8={recipe} needs a GPU with FP8 tensor cores (H100, H200, L40S, ...), "
+            f"not {device.type}; set kernels.float8=null"
         )
-    try:
-        from torchao.float8 import Float8LinearConfig, convert_to_float8_training
-    except ImportError as err:
+    if importlib.util.find_spec("torchao") is None:
         raise ConfigError(
-            f"module.float8={recipe} needs torchao: pip install torchao (or set module.float8=null)"
-        ) from err
+            f"kernels.float8={recipe} needs torchao: pip install torchao (or set kernels.float8=null)"
+        )
+
+
+def convert_linears(model: nn.Module, recipe: str, device: torch.device) -> int:
+    """Swap the eligible linear layers of ``model`` for FP8 ones; returns how many."""
+    check_device(recipe, device)
+    from torchao.float8 import Float8LinearConfig, convert_to_float8_training
 
     def eligible(module: nn.Module, name: str) -> bool:
         return (

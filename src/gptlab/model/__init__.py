@@ -1,4 +1,4 @@
-"""The GPT as plain PyTorch: its architecture config, the network, the fused loss, generation."""
+"""The GPT as plain PyTorch: its architecture config, the network, generation."""
 
 from gptlab.model.config import ARCHITECTURE_KEYS, GPTConfig
 from gptlab.model.gpt import GPT, Block, KVCache

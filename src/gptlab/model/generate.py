@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import torch
 
-from gptlab.data.tokenizer import EOT_ID, decode, encode
 from gptlab.model.gpt import GPT, KVCache
 
 
@@ -42,7 +41,7 @@ def generate(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    stop_token: int | None = EOT_ID,
+    stop_token: int | None = None,
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     on_token: Callable[[torch.Tensor], None] | None = None,
@@ -85,23 +84,3 @@ def generate(
         if stop is not None and stop(idx):
             break
     return idx
-
-
-def sample_text(
-    model: GPT,
-    prompt: str,
-    max_new_tokens: int = 50,
-    temperature: float = 0.8,
-    top_k: int | None = 50,
-    top_p: float | None = None,
-    seed: int = 0,
-) -> str:
-    """Continue ``prompt`` with the model; returns the prompt and its continuation."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    idx = torch.tensor([encode(prompt)], dtype=torch.long, device=device)
-    out = generate(model, idx, max_new_tokens, temperature, top_k, top_p, generator=generator)
-    model.train(was_training)
-    return decode([i for i in out[0].tolist() if i != EOT_ID])

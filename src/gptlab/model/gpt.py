@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gptlab.kernels.linear_cross_entropy import linear_cross_entropy
 from gptlab.model.config import GPTConfig
 
 
@@ -165,20 +164,13 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """``fused_loss`` and ``loss_kernel`` are not architecture: they choose how the training loss
-    is computed. With either, the output layer and cross-entropy run as one operation that forms
-    the gradient in the forward pass (:mod:`gptlab.kernels.linear_cross_entropy`): ``fused_loss`` in row chunks, so
-    the full logits are never held; ``loss_kernel="liger"`` with Liger-Kernel's Triton kernel for
-    the cross-entropy (CUDA). Otherwise (``loss_kernel="compiled"``) the loss is
-    ``F.cross_entropy``, which torch.compile fuses with the output layer's up-cast."""
+    """Token ids -> logits. ``forward(idx, targets)`` also gives GPT-2's training loss; the steps
+    are public (``hidden_states``, then ``logits``) so faster ways to compute the loss
+    (:mod:`gptlab.kernels.loss`) can start from the hidden states without changing the model."""
 
-    def __init__(
-        self, cfg: GPTConfig, fused_loss: bool = False, loss_kernel: str = "compiled"
-    ) -> None:
+    def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.fused_loss = fused_loss
-        self.loss_kernel = loss_kernel
         self.tok_emb = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
         self.pos_emb = (
             nn.Embedding(cfg.context_length, cfg.emb_dim) if cfg.pos_emb == "learned" else None
@@ -221,10 +213,17 @@ class GPT(nn.Module):
         """Token ids (batch, seq) -> logits (batch, seq, vocab_size); with ``targets`` (batch, seq),
         the mean next-token cross-entropy instead.
 
-        Computing the loss here lets torch.compile fuse the output layer's float32 up-cast into the
-        log-softmax, so float32 logits (the largest tensor of a step) are never written out.
+        Under torch.compile the loss computed here fuses the output layer's float32 up-cast into
+        the log-softmax, so float32 logits (the largest tensor of a step) are never written out.
         With a ``cache`` (generation), ``idx`` holds only the new tokens, placed after the cached ones.
         """
+        logits = self.logits(self.hidden_states(idx, cache))
+        if targets is None:
+            return logits
+        return cross_entropy(logits, targets)
+
+    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Token ids (batch, seq) -> the final norm's output (batch, seq, emb_dim)."""
         seq = idx.size(1)
         start = cache.length if cache is not None else 0
         if start + seq > self.cfg.context_length:
@@ -239,31 +238,18 @@ class GPT(nn.Module):
             x = block(x, self.rotary, cache, layer)
         if cache is not None:
             cache.length += seq
-        h = self.ln_f(x)
-        if (
-            targets is not None
-            and (self.fused_loss or self.loss_kernel == "liger")
-            and torch.is_grad_enabled()
-            and self.cfg.logit_softcap is None
-        ):
-            return linear_cross_entropy(
-                h.reshape(-1, h.size(-1)),
-                self.lm_head.weight,
-                targets.reshape(-1),
-                self.cfg.vocab_size,
-                chunk_rows=4096 if self.fused_loss else None,
-                kernel="liger" if self.loss_kernel == "liger" else "torch",
-            )
+        return self.ln_f(x)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Hidden states -> logits over the real vocabulary (padded rows are never predicted or
+        sampled), soft-capped when ``logit_softcap`` is set."""
         logits = self.lm_head(h)
-        # padded vocabulary rows are not tokens: drop them so they are never predicted or sampled
         if self.cfg.padded_vocab_size != self.cfg.vocab_size:
             logits = logits[..., : self.cfg.vocab_size]
         if self.cfg.logit_softcap is not None:
             cap = self.cfg.logit_softcap
             logits = cap * torch.tanh(logits.float() / cap)
-        if targets is None:
-            return logits
-        return cross_entropy(logits, targets)
+        return logits
 
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Parameters counted once (tied weights are shared); optionally without position embeddings."""

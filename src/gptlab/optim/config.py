@@ -1,17 +1,12 @@
-"""Optimizers and learning-rate schedules, built from the ``optim`` config group."""
+"""The ``optim`` config group: the optimizer, its hyperparameters and the learning-rate schedule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-import torch
-from lightning.pytorch.utilities import rank_zero_info
-from torch.optim.lr_scheduler import LambdaLR
-
 from gptlab.errors import ConfigError, check_known_keys
-from gptlab.optim.schedule import SCHEDULES, schedule_factor
+from gptlab.optim.schedule import SCHEDULES
 
 OPTIMIZERS = ("adamw", "muon")
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
@@ -87,66 +82,3 @@ class OptimConfig:
     def from_dict(cls, values: dict[str, Any]) -> OptimConfig:
         check_known_keys(cls, values, "optim", "an optimizer setting")
         return cls(**values)
-
-
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on the weights of linear and embedding layers; none on biases and norms.
-
-    Decided by layer type, not by tensor shape, because FSDP flattens sharded parameters to 1-D.
-    """
-    decay: dict[int, torch.nn.Parameter] = {}
-    no_decay: dict[int, torch.nn.Parameter] = {}
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad:
-                continue
-            matrix = name == "weight" and isinstance(module, (torch.nn.Linear, torch.nn.Embedding))
-            (decay if matrix else no_decay)[id(param)] = param  # by id: the tied matrix once
-    return [
-        {"params": list(decay.values()), "weight_decay": weight_decay},
-        {"params": [p for i, p in no_decay.items() if i not in decay], "weight_decay": 0.0},
-    ]
-
-
-def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool) -> torch.optim.Optimizer:
-    """``fused``: AdamW in one kernel for all parameters (GPUs, without fp16 loss scaling)."""
-    adamw = {"betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps, "fused": fused}
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, **adamw)
-    from gptlab.optim.muon import MuonWithAdamW, describe_split, split_by_role
-
-    groups = split_by_role(model)
-    rank_zero_info(describe_split(groups))
-    return MuonWithAdamW(
-        groups["muon"],
-        [
-            {"params": groups["adamw_decay"], "weight_decay": cfg.adamw_weight_decay},
-            {"params": groups["adamw_no_decay"], "weight_decay": 0.0},
-        ],
-        muon={
-            "lr": cfg.lr,
-            "weight_decay": cfg.weight_decay,
-            "momentum": cfg.momentum,
-            "nesterov": cfg.nesterov,
-            "ns_steps": cfg.ns_steps,
-            "adjust_lr_fn": cfg.adjust_lr_fn,
-        },
-        adamw={"lr": cfg.adamw_lr, **adamw},
-        momentum_start=cfg.momentum_start,
-        momentum_warmup_steps=cfg.momentum_warmup_steps,
-    )
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int
-) -> LambdaLR:
-    """The schedule as a multiplier of each group's peak rate, stepped per optimizer step."""
-    factor = partial(
-        schedule_factor,
-        cfg.schedule,
-        warmup_steps=cfg.warmup_steps,
-        total_steps=cfg.decay_steps or total_steps,
-        min_lr_ratio=cfg.min_lr_ratio,
-        cooldown_frac=cfg.cooldown_frac,
-    )
-    return LambdaLR(optimizer, factor)

@@ -18,6 +18,8 @@ from collections import defaultdict
 import torch
 from torch import Tensor
 
+from gptlab.upstream.torch import foreach_add_, foreach_copy_, foreach_mul_
+
 
 def newton_schulz(matrices: Tensor, coefficients: tuple[float, float, float], steps: int,
                   eps: float) -> Tensor:  # fmt: skip
@@ -63,7 +65,7 @@ def muon_step(optimizer: torch.optim.Muon, skip: Tensor | None = None) -> None:
             if skip is not None:  # the buffer lerps towards itself: unchanged, even for NaN grads
                 grads = torch.where(skip, stacked, grads)
             stacked.lerp_(grads, 1 - momentum)
-            torch._foreach_copy_(buffers, list(stacked.unbind(0)))
+            foreach_copy_(buffers, list(stacked.unbind(0)))
             update = grads.lerp(stacked, momentum) if group["nesterov"] else stacked
             update = newton_schulz(
                 update, group["ns_coefficients"], group["ns_steps"], group["eps"]
@@ -73,11 +75,11 @@ def muon_step(optimizer: torch.optim.Muon, skip: Tensor | None = None) -> None:
                 factor = 1 - lr * decay
                 if keep is not None:
                     factor = 1 - lr * decay * keep.float()
-                torch._foreach_mul_(params, factor)
+                foreach_mul_(params, factor)
             if keep is not None:
                 update = update * keep  # exact: by 1 or by 0
             step_size = -adjusted_lr(lr, group["adjust_lr_fn"], shape)
-            torch._foreach_add_(params, list(update.unbind(0)), alpha=step_size)
+            foreach_add_(params, list(update.unbind(0)), alpha=step_size)
 
 
 def _momentum_buffer(optimizer: torch.optim.Optimizer, param: Tensor) -> Tensor:

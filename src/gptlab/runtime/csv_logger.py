@@ -69,7 +69,11 @@ class CSVLogger(Logger):
         if self.rows is None:
             self.rows = self.history_before(step or 0)
         row = {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
-        self.rows.append({**row, "step": step if step is not None else len(self.rows)})
+        step = step if step is not None else len(self.rows)
+        if self.rows and self.rows[-1]["step"] == step:  # one row per step, as W&B keeps it
+            self.rows[-1].update(row)
+        else:
+            self.rows.append({**row, "step": step})
         self.unsaved += 1
         due = time.monotonic() - self.saved_at > self.flush_every_s
         if self.unsaved >= self.flush_every_n_rows or due:

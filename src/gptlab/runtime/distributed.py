@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gptlab.errors import ConfigError
-from gptlab.upstream import ddp_strategy, use_subprocess_command  # noqa: F401 - ddp_strategy: trainer=ddp
+from gptlab.upstream.lightning import ddp_strategy, use_subprocess_command  # noqa: F401 - ddp_strategy: trainer=ddp
 
 
 def gradient_accumulation(
@@ -137,9 +137,3 @@ def fsdp_strategy(
         state_dict_type=state_dict_type,
         **kwargs,
     )
-
-
-def weights_are_sharded(trainer: Any) -> bool:
-    """FSDP: no rank holds whole weights outside the wrapped forward, so one rank alone cannot
-    run the model (text samples); generate from a checkpoint instead."""
-    return "FSDP" in type(trainer.strategy).__name__

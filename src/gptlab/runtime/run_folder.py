@@ -1,36 +1,65 @@
-"""A run folder's starts ("attempts"): where each one's record goes, and what a failed one removes.
+"""A run folder's starts ("attempts"): its lock, its record, its log, and what a failed one removes.
 
-Hydra writes its record of a job (the composed ``config.yaml``, ``hydra.yaml``, ``overrides.yaml``)
-into ``<run>/.hydra/`` when the job starts. A run is started many times: resumed by hand, requeued
-by SLURM. The first start keeps ``.hydra/``; each later one writes ``.hydra/attempt-<N>/``, so the
-first record is never rewritten and every resume is on file.
+A run is started many times: resumed by hand, requeued by SLURM. Each start, once its spec is
+checked (:mod:`gptlab.runtime.spec`), takes the folder's lock (:mod:`gptlab.runtime.lock`), then
+writes its record of the job (the composed ``config.yaml``, ``hydra.yaml``, ``overrides.yaml``):
+the first start into ``<run>/.hydra/``, each later one into ``.hydra/attempt-<N>/``, so the first
+record is never rewritten and every resume is on file. ``train.log`` is opened only then, so a
+start that is refused writes nothing at all. (Hydra's own record and log file are turned off in
+``conf/hydra/``: Hydra would write them before the job can check anything.)
 
-A start that fails before training wrote anything (a data error found while setting up, a stop
-signal during start-up) removes what it created: the whole folder when it made the folder, its own
-``attempt-<N>`` record when it resumed an existing run. Stdlib only: the entry points import this
-before torch.
+A start that fails before training wrote anything removes what it created: the whole folder when
+it made the folder (Hydra makes it, empty, just before the job), its own ``attempt-<N>`` record
+when it resumed an existing run. Only the job's first process (rank 0) writes or removes anything.
+Stdlib and OmegaConf only: the entry points use it before torch is imported.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from gptlab import atomic
+from gptlab.runtime.lock import RunLock
 
 RECORD = ".hydra"
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+
+
+def launch_rank() -> int:
+    """This process's rank as its launcher set it (torchrun, SLURM, Lightning's DDP ranks)."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"):
+        value = os.environ.get(name, "0")
+        if value.isdigit() and int(value):
+            return int(value)
+    return 0
 
 
 @dataclass
 class Attempt:
     run_dir: Path
-    created: bool  # the folder did not exist before this start
-    record: str | None  # Hydra's output_subdir for this start, relative to run_dir
+    created: bool  # this start made the folder
+    records: bool  # this process writes the record (the job's first process, through Hydra)
     last_checkpoint_mtime: float | None  # of checkpoints/last.ckpt when this start began
+    record: str | None = None  # where this start's record went, relative to run_dir
+    lock: RunLock | None = None
+    log_handler: logging.Handler | None = field(default=None, repr=False)
 
     @property
     def last_checkpoint(self) -> Path:
         return self.run_dir / "checkpoints" / "last.ckpt"
+
+    @property
+    def folder(self) -> Path:
+        """Where this start saves its own files beside its record (``config_tree.log``): the run
+        folder on the first start, the ``attempt-<N>`` record on later ones."""
+        if self.record in (None, RECORD):
+            return self.run_dir
+        return self.run_dir / self.record
 
     def wrote_checkpoint(self) -> bool:
         """Whether this start saved a checkpoint of its own, or (in a folder it made) a result or
@@ -42,40 +71,83 @@ class Attempt:
         return self.created and any((self.run_dir / name).is_file() for name in kept)
 
 
-current: Attempt | None = None
+current: Attempt | None = None  # this process's start, for the stop-signal handler
 
 
-def record_subdir(run_dir: Path, record: str = RECORD) -> str:
-    """``.hydra`` for the first start of a run, ``.hydra/attempt-<N>`` (N = 2, 3, ...) after it."""
-    if not (run_dir / record / "config.yaml").is_file():
-        return record
-    n = 2
-    while (run_dir / record / f"attempt-{n}").exists():
-        n += 1
-    return f"{record}/attempt-{n}"
-
-
-def begin(run_dir: Path, record: str | None) -> Attempt:
-    """Note the state of ``run_dir`` before this start writes anything; returns the record folder
-    to use (None: this process writes no record, e.g. DDP ranks > 0)."""
+def begin(run_dir: Path, records: bool = False) -> Attempt:
+    """Note the state of ``run_dir`` before this start writes anything. A folder that is missing,
+    or empty (Hydra makes the run folder just before the job), counts as made by this start."""
     global current
+    run_dir = Path(run_dir).absolute()
     last = run_dir / "checkpoints" / "last.ckpt"
+    created = not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir()))
     current = Attempt(
         run_dir=run_dir,
-        created=not run_dir.exists(),
-        record=record_subdir(run_dir, record) if record else None,
+        created=created,
+        records=records and launch_rank() == 0,
         last_checkpoint_mtime=last.stat().st_mtime if last.is_file() else None,
     )
     return current
 
 
-def launch_rank() -> int:
-    """This process's rank as its launcher set it (torchrun, SLURM, Lightning's DDP ranks)."""
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        value = os.environ.get(name, "0")
-        if value.isdigit() and int(value):
-            return int(value)
-    return 0
+def claim(attempt: Attempt) -> None:
+    """Make the folder and take its lock (the job's first process only)."""
+    if launch_rank():
+        return
+    attempt.run_dir.mkdir(parents=True, exist_ok=True)
+    attempt.lock = RunLock(attempt.run_dir)
+    attempt.lock.acquire()
+
+
+def record_subdir(run_dir: Path) -> str:
+    """``.hydra`` for the first start of a run, ``.hydra/attempt-<N>`` (N = 2, 3, ...) after it."""
+    if not (run_dir / RECORD / "config.yaml").is_file():
+        return RECORD
+    n = 2
+    while (run_dir / RECORD / f"attempt-{n}").exists():
+        n += 1
+    return f"{RECORD}/attempt-{n}"
+
+
+def write_record(attempt: Attempt, task_config: Any, hydra_config: Any) -> None:
+    """The record of this start, as Hydra writes it: ``config.yaml`` (the composed config),
+    ``hydra.yaml`` and ``overrides.yaml`` (the command line's overrides)."""
+    from omegaconf import OmegaConf
+
+    if not attempt.records:
+        return
+    attempt.record = record_subdir(attempt.run_dir)
+    folder = attempt.run_dir / attempt.record
+    files = {
+        "config.yaml": task_config,
+        "hydra.yaml": OmegaConf.create({"hydra": hydra_config}),
+        "overrides.yaml": OmegaConf.create(list(hydra_config.overrides.task)),
+    }
+    for name, config in files.items():
+        atomic.write_text(folder / name, OmegaConf.to_yaml(config))
+
+
+def open_log(attempt: Attempt, name: str) -> None:
+    """Append this start's log lines (every logger's INFO and above) to ``<run>/<name>``; other
+    processes of the job write ``<name stem>_rank<N>.log``."""
+    rank = launch_rank()
+    file = name if not rank else f"{Path(name).stem}_rank{rank}.log"
+    handler = logging.FileHandler(attempt.run_dir / file)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    attempt.log_handler = handler
+
+
+def end(attempt: Attempt) -> None:
+    """Close the log and release the lock: the folder is free for the next start."""
+    if attempt.log_handler is not None:
+        logging.getLogger().removeHandler(attempt.log_handler)
+        attempt.log_handler.close()
+        attempt.log_handler = None
+    if attempt.lock is not None:
+        attempt.lock.release()
+        attempt.lock = None
 
 
 def discard_failed_start() -> bool:
@@ -87,6 +159,7 @@ def discard_failed_start() -> bool:
         return False
     if attempt.wrote_checkpoint():
         return False
+    end(attempt)
     if attempt.created:
         shutil.rmtree(attempt.run_dir, ignore_errors=True)
         return True
@@ -94,12 +167,3 @@ def discard_failed_start() -> bool:
         shutil.rmtree(attempt.run_dir / attempt.record, ignore_errors=True)
         return True
     return False
-
-
-def attempt_folder(run_dir: Path) -> Path:
-    """Where this start saves its own files beside Hydra's record (``config_tree.log``): the run
-    folder on the first start, the ``attempt-<N>`` record on later ones."""
-    attempt = current
-    if attempt is None or attempt.run_dir != run_dir or attempt.record in (None, RECORD):
-        return run_dir
-    return run_dir / attempt.record

@@ -8,9 +8,8 @@
   an offline run after a connection attempt of a few seconds, not minutes of W&B's retries;
 - the run id is kept in the run folder, so a resumed run (``ckpt_path=last``) continues the same
   W&B run; every run is finished, with exit code 1 when it failed;
-- a resumed offline run continues the history where the previous start left it (W&B itself
-  cannot resume offline runs: its step would restart at 0), so ``wandb sync`` of all the run's
-  offline folders uploads one history.
+- W&B's step is the optimizer step, so a resumed offline run continues the history where the
+  previous start left it, and ``wandb sync`` of all the run's offline folders uploads one history.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 ID_FILE = "wandb_id.txt"
-STEP_FILE = "wandb_step.txt"  # the W&B history step the next logged row gets
 DEFAULT_SERVER = "https://api.wandb.ai"
 
 
@@ -84,36 +82,14 @@ def choose_mode(timeout_s: float) -> tuple[str, str | None]:
     return "online", None
 
 
-class ContinuedWandbLogger(WandbLogger):
-    """Lightning's WandbLogger, logging each row at an explicit W&B step that continues across
-    starts of the run (kept in ``wandb_step.txt`` beside ``wandb_id.txt``). Online, W&B's resume
-    gives the same steps; offline, W&B would restart at step 0 and the synced parts would
-    overwrite each other."""
-
-    def __init__(self, *args: Any, step_file: Path, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._step_file = step_file
-        self._next_step: int | None = None
-
-    def _first_step(self) -> int:
-        try:
-            saved = int(self._step_file.read_text().strip())
-        except (OSError, ValueError):
-            saved = 0
-        return max(saved, int(getattr(self.experiment, "step", 0) or 0))
+class StepWandbLogger(WandbLogger):
+    """Lightning's WandbLogger, logging each row at the optimizer step it belongs to as W&B's own
+    step (Lightning's leaves W&B counting its calls). A resumed run, online or offline, goes on
+    at the step it resumed from, so ``wandb sync`` of every offline part uploads one history."""
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        if self._next_step is None:
-            self._next_step = self._first_step()
-        row = dict(metrics)
-        if self._prefix:
-            row = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in row.items()}
-        if step is not None:
-            row["trainer/global_step"] = step
-        self.experiment.log(row, step=self._next_step)
-        self._next_step += 1
-        self._step_file.write_text(str(self._next_step))
+        self.experiment.log(dict(metrics), step=step)
 
 
 def _hydra_name_and_group() -> tuple[str | None, str | None]:
@@ -167,14 +143,14 @@ def wandb_logger(
     log_model: bool | str = False,
     mode: str | None = None,
     connect_timeout_s: float = 5.0,
-) -> ContinuedWandbLogger:
+) -> StepWandbLogger:
     """Lightning's WandbLogger, set up as the module docstring says."""
     folder = Path(save_dir)
     auto_name, auto_group = _hydra_name_and_group()
     why_offline = None
     if not mode:
         mode, why_offline = choose_mode(connect_timeout_s)
-    logger = ContinuedWandbLogger(
+    logger = StepWandbLogger(
         save_dir=str(folder),
         project=project,
         entity=entity,
@@ -185,7 +161,6 @@ def wandb_logger(
         resume="allow",
         log_model=log_model,
         mode=mode,
-        step_file=folder / STEP_FILE,
     )
     if mode == "offline":
         rank_zero_only(log.info)(
@@ -223,12 +198,12 @@ def describe_run(loggers: list[Any], config: dict[str, Any], n_parameters: int, 
     extra = {"n_parameters": n_parameters, "git_commit": git_commit(root)}
     for logger in loggers:
         logger.log_hyperparams({**config, **extra})
-        if type(logger).__name__ == "WandbLogger":
+        if isinstance(logger, WandbLogger):
             run = logger.experiment
             if hasattr(run, "define_metric"):  # the real run on rank 0, a dummy elsewhere
                 run.define_metric("train/tokens")
                 run.define_metric("*", step_metric="train/tokens")  # charts against tokens seen
-                run.define_metric("val/loss", step_metric="train/tokens", summary="min")
+                run.define_metric("val/loss", step_metric="train/tokens", summary="last,min")
 
 
 def finish_wandb(exit_code: int) -> None:

@@ -20,6 +20,80 @@ def check_policy(policy: str) -> str:
     return policy
 
 
+class NonFiniteSteps(torch.nn.Module):
+    """Optimizer steps whose loss or gradient norm is not finite: the update skipped on the device
+    (no host sync), counted, and reported when the count reaches the host (at a logging step).
+
+    ``skip``: training goes on, with a warning naming the first such step. ``stop``: every later
+    update is skipped too (the weights stay the last good ones), training stops when the host
+    learns of it, saves ``last.ckpt``, and the run ends with :class:`NonFiniteError`.
+    """
+
+    def __init__(self, policy: str = "skip") -> None:
+        super().__init__()
+        self.policy = check_policy(policy)
+        # on the device, so that counting costs no host sync; saved in checkpoints by hand
+        self.register_buffer("skipped", torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer("first", torch.tensor(-1), persistent=False)
+        self.reported = 0
+        self.stopped_at: int | None = None  # set when the stop policy ended training
+
+    def guard(
+        self,
+        optimizer: torch.optim.Optimizer,
+        norm: torch.Tensor,
+        loss: torch.Tensor | None,
+        step: int,
+    ) -> None:
+        """Make the coming optimizer step a no-op if ``norm`` or ``loss`` is not finite."""
+        bad = ~torch.isfinite(norm)
+        if loss is not None:
+            bad |= ~torch.isfinite(loss)
+        if self.policy == "stop":
+            bad |= self.skipped > 0  # after the first fault the weights stay the last good ones
+        self.first.copy_(torch.where(bad & (self.first < 0), step, self.first))
+        self.skipped += bad
+        skip_update(optimizer, bad)
+
+    def counted(self, skipped: int) -> bool:
+        """The host learned the count of skipped steps; True when training must stop now. Reads
+        the first skipped step (a sync) only when the count changed: a rare event."""
+        if skipped == self.reported:
+            return False
+        self.reported = skipped
+        first = int(self.first)
+        if self.policy == "stop":
+            self.stopped_at = first
+            return True
+        from lightning.pytorch.utilities import rank_zero_warn
+
+        rank_zero_warn(
+            f"skipped {skipped} optimizer step(s) so far with a non-finite loss or gradient norm "
+            f"(first at step {first}); module.nonfinite=stop stops at the first one instead"
+        )
+        return False
+
+    def error(self, checkpoint_dir: str | None) -> NonFiniteError | None:
+        """The error that ends a run the stop policy stopped (None when it did not)."""
+        if self.stopped_at is None:
+            return None
+        where = f" in {checkpoint_dir}/last.ckpt" if checkpoint_dir else ""
+        return NonFiniteError(
+            f"non-finite loss or gradient norm at step {self.stopped_at} "
+            f"(module.nonfinite=stop): training stopped; the weights from before that step are "
+            f"saved{where}. Lower optim.lr, raise optim.warmup_steps or set trainer.gradient_clip_val; "
+            f"resume with ckpt_path=last, or set module.nonfinite=skip to skip such steps"
+        )
+
+    def checkpoint_state(self) -> dict[str, int]:
+        return {"skipped_steps": int(self.skipped), "first_skipped_step": int(self.first)}
+
+    def load_checkpoint_state(self, state: dict[str, int]) -> None:
+        self.skipped.fill_(state.get("skipped_steps", 0))
+        self.first.fill_(state.get("first_skipped_step", -1))
+        self.reported = int(self.skipped)
+
+
 def skip_update(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
     """Make the coming ``optimizer.step()`` leave parameters and optimizer state untouched when
     ``skip`` (a 0-d bool tensor) is true.

@@ -11,10 +11,7 @@ import torch
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.evaluation import hellaswag
-from gptlab.runtime.distributed import weights_are_sharded
-from gptlab.runtime.preemption import stopped_by_signal
-from gptlab.training.callbacks.throughput import exclude_from_throughput
-from gptlab.training.steps import OptimizerSteps, row_step
+from gptlab.training.sharding import weights_are_sharded
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +23,8 @@ class HellaSwag(L.Callback):
 
     ``every_n_steps``: 0 turns it off. ``path``: the original ``hellaswag_val.jsonl``; null
     downloads it with Hugging Face ``datasets`` (online). The examples are read when training
-    starts, so a missing file stops the run then, not at step N. ``limit``: the first ``limit``
+    callback is made (before the run writes anything), so a missing file stops the run at once, not
+    at step N. ``limit``: the first ``limit``
     examples (all 10,042 when null). The examples are split over all ranks and the counts added.
     """
 
@@ -45,24 +43,21 @@ class HellaSwag(L.Callback):
         self.path = path
         self.limit = limit
         self.batch_size = batch_size
+        self.loaded = hellaswag.load_examples(path, limit) if every_n_steps else []
         self.examples: list[hellaswag.Rendered] = []  # tokenized once, for this model
         self.results: dict[str, float] = {}  # the latest score, for result.json
         self.scored_step: int | None = None
-        self.steps = OptimizerSteps()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.every_n_steps and stage == "fit" and not self.examples:
             check_reads_gpt2_tokens(pl_module.model.cfg.vocab_size, "callbacks.hellaswag")
-            examples = hellaswag.load_examples(self.path, self.limit)
-            self.examples = hellaswag.render_all(examples, pl_module.model.cfg.context_length)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.steps.start(trainer)
+            context = pl_module.model.cfg.context_length
+            self.examples = hellaswag.render_all(self.loaded, context)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
-        stepped = self.steps.stepped(trainer)
+        stepped = pl_module.metrics.step_ended(trainer)
         step = trainer.global_step
         if stepped and self.every_n_steps and step % self.every_n_steps == 0:
             self.evaluate(trainer, pl_module)
@@ -70,7 +65,7 @@ class HellaSwag(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The final model's score too (unless this step was scored, or a signal stops the job)."""
         unscored = self.scored_step != trainer.global_step
-        if self.every_n_steps and unscored and not stopped_by_signal(trainer):
+        if self.every_n_steps and unscored and pl_module.stop_reason != "signal":
             self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -79,30 +74,29 @@ class HellaSwag(L.Callback):
                 log.warning("HellaSwag is skipped under FSDP: score the checkpoint with eval.py")
             self.scored_step = trainer.global_step
             return
-        counts, seconds = hellaswag.evaluate(
-            pl_module.model,
-            self.examples,
-            batch_size=self.batch_size,
-            rank=trainer.global_rank,
-            world_size=trainer.world_size,
-            autocast=trainer.precision_plugin.forward_context,
-        )
-        totals = torch.tensor(
-            [counts.correct, counts.correct_norm, counts.total], device=pl_module.device
-        )
-        totals = trainer.strategy.reduce(totals, reduce_op="sum")
-        correct, correct_norm, total = (int(x) for x in totals.tolist())
+        with pl_module.metrics.paused():
+            counts, seconds = hellaswag.evaluate(
+                pl_module.model,
+                self.examples,
+                batch_size=self.batch_size,
+                rank=trainer.global_rank,
+                world_size=trainer.world_size,
+                autocast=trainer.precision_plugin.forward_context,
+            )
+            totals = torch.tensor(
+                [counts.correct, counts.correct_norm, counts.total], device=pl_module.device
+            )
+            totals = trainer.strategy.reduce(totals, reduce_op="sum")
+            correct, correct_norm, total = (int(x) for x in totals.tolist())
         score = hellaswag.Score(correct, correct_norm, total)
-        exclude_from_throughput(trainer, seconds)
         self.scored_step = trainer.global_step
         self.results = {
             "eval/hellaswag_acc_norm": score.acc_norm,
             "eval/hellaswag_acc": score.acc,
             "eval/hellaswag_s": seconds,
         }
+        pl_module.metrics.write(self.results, step=trainer.global_step)
         if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics(self.results, step=row_step(trainer.global_step))
             log.info(
                 "step %d HellaSwag acc_norm %.4f acc %.4f (%d examples, %.1f s)",
                 trainer.global_step,

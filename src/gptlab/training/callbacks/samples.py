@@ -10,11 +10,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
-from gptlab.model.generate import sample_text
-from gptlab.runtime.distributed import weights_are_sharded
-from gptlab.runtime.preemption import stopped_by_signal
-from gptlab.training.callbacks.throughput import exclude_from_throughput, synchronized_clock
-from gptlab.training.steps import OptimizerSteps
+from gptlab.text import sample_text
+from gptlab.training.sharding import weights_are_sharded
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +24,8 @@ class TextSamples(L.Callback):
         self.prompts = list(prompts or ["The"])
         self.max_new_tokens = max_new_tokens
         self.rows: list[list] = []  # every sample so far: the W&B table grows with the run
-        self.steps = OptimizerSteps()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.steps.start(trainer)
         try:
             check_reads_gpt2_tokens(pl_module.model.cfg.vocab_size, "callbacks.text_samples")
         except ConfigError as err:  # a model of other token ids: no text prompts, no crash later
@@ -41,7 +36,7 @@ class TextSamples(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
         step = trainer.global_step
-        stepped = self.steps.stepped(trainer)  # called every batch: it tracks the step count
+        stepped = pl_module.metrics.step_ended(trainer)
         if not stepped or not self.every_n_steps or step == 0 or step % self.every_n_steps:
             return
         self.sample(trainer, pl_module)
@@ -49,7 +44,9 @@ class TextSamples(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The final model's samples too, so that a short run's table is not empty."""
         sampled = self.rows and self.rows[-1][0] == trainer.global_step
-        if stopped_by_signal(trainer):  # the job is about to be killed: only the checkpoint counts
+        if (
+            pl_module.stop_reason == "signal"
+        ):  # the job is about to be killed: only the checkpoint counts
             return
         if self.every_n_steps and trainer.global_step and not sampled:
             self.sample(trainer, pl_module)
@@ -58,13 +55,13 @@ class TextSamples(L.Callback):
         step = trainer.global_step
         if weights_are_sharded(trainer) or not trainer.is_global_zero:
             return
-        started = synchronized_clock(trainer)
-        with torch.no_grad():
+        with pl_module.metrics.paused(), torch.no_grad():
             for prompt in self.prompts:
                 text = sample_text(pl_module.model, prompt, self.max_new_tokens, seed=step)
                 self.rows.append([step, prompt, text])
                 log.debug("step %d sample: %r", step, text)
-        for logger in trainer.loggers:
+        for logger in trainer.loggers:  # a table of text, not a metrics row: W&B's text table
             if hasattr(logger, "log_text"):
-                logger.log_text(key="samples", columns=["step", "prompt", "text"], data=self.rows)
-        exclude_from_throughput(trainer, synchronized_clock(trainer) - started)
+                logger.log_text(
+                    key="samples", columns=["step", "prompt", "text"], data=self.rows, step=step
+                )

@@ -1,4 +1,4 @@
-"""The throughput monitor counts training only; the progress line; text samples."""
+"""Throughput counts training time only; text samples; the best checkpoint."""
 
 from __future__ import annotations
 
@@ -31,9 +31,7 @@ def test_throughput_windows_exclude_validation_and_the_best_checkpoint(
     train(cfg)
     rows = read_metrics(tmp_path / "run")
     rates = {
-        int(r["step"]) + 1: float(r["perf/tokens_per_s"])
-        for r in rows
-        if r.get("perf/tokens_per_s")
+        int(r["step"]): float(r["perf/tokens_per_s"]) for r in rows if r.get("perf/tokens_per_s")
     }
     with_validation = [rates[s] for s in (15, 25)]  # the windows right after validations
     without = [rates[s] for s in (10, 20, 30)]
@@ -51,9 +49,10 @@ def test_a_run_shorter_than_the_sample_interval_still_samples_its_final_model():
 
     from gptlab.model import GPT, GPTConfig
     from gptlab.training.callbacks import TextSamples
+    from gptlab.training.metrics import StepMetrics
 
     tables = []
-    logger = SimpleNamespace(log_text=lambda key, columns, data: tables.append(list(data)))
+    logger = SimpleNamespace(log_text=lambda key, columns, data, step: tables.append(list(data)))
     trainer = SimpleNamespace(
         global_step=3,
         is_global_zero=True,
@@ -62,7 +61,9 @@ def test_a_run_shorter_than_the_sample_interval_still_samples_its_final_model():
         strategy=SimpleNamespace(root_device=torch.device("cpu")),
     )
     model = SimpleNamespace(
-        model=GPT(GPTConfig(context_length=16, emb_dim=32, n_heads=2, n_layers=1))
+        model=GPT(GPTConfig(context_length=16, emb_dim=32, n_heads=2, n_layers=1)),
+        metrics=StepMetrics(),
+        stop_reason=None,
     )
     samples = TextSamples(every_n_steps=500, prompts=["The", "In"], max_new_tokens=2)
     samples.on_train_end(trainer, model)
@@ -76,7 +77,7 @@ def test_a_nan_validation_loss_is_never_the_best_checkpoint(tmp_path):
 
     import torch
 
-    from gptlab.training.callbacks import BestCheckpoint
+    from gptlab.checkpoints import BestCheckpoint
 
     best = BestCheckpoint(dirpath=str(tmp_path), monitor="val/loss", save_top_k=1)
     trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda x, **kw: x))

@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 from types import FrameType
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -67,11 +66,6 @@ class StopRequest:
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         stop, requeue = flags.tolist()
         return bool(stop), bool(requeue)
-
-
-def stopped_by_signal(trainer: Any) -> bool:
-    """Whether a stop signal ended this fit (:class:`~gptlab.training.callbacks.LastCheckpoint`)."""
-    return any(getattr(c, "stopped_by_signal", False) for c in trainer.callbacks)
 
 
 def slurm_job_id() -> str | None:

@@ -1,0 +1,54 @@
+"""torch.compile of the training loss (``kernels.compile``, ``compile_mode``, ``compile_options``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from gptlab.errors import ConfigError
+from gptlab.upstream.torch import inductor_options
+
+
+def check_options(options: Any, mode: str | None) -> None:
+    """``kernels.compile_options``: a mapping of known Inductor settings, without a mode."""
+    if not options:
+        return
+    if not isinstance(options, Mapping):
+        raise ConfigError(
+            f"kernels.compile_options={options!r} must be a mapping of Inductor settings, "
+            "e.g. {coordinate_descent_tuning: true}"
+        )
+    if mode:
+        raise ConfigError(
+            f"kernels.compile_mode={mode} and kernels.compile_options: torch.compile takes one of "
+            "the two; set kernels.compile_mode=null"
+        )
+    known = inductor_options()
+    for key in options:
+        if key not in known:
+            raise ConfigError(
+                f"kernels.compile_options.{key}: not an Inductor setting "
+                "(torch._inductor.list_options() lists them)"
+            )
+
+
+def wanted(setting: bool | str, device: torch.device) -> bool:
+    """``auto``: on GPUs only (on CPUs compiling takes longer than the short runs made there save)."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
+
+
+def compiled(
+    fn: Callable[..., torch.Tensor], mode: str | None, options: Mapping[str, Any] | None
+) -> Callable[..., torch.Tensor]:
+    """``fn`` through torch.compile, with a mode or Inductor options (torch takes one of the two).
+
+    Dynamo's cache outlives a run and its guards do not cover the attention kernel flags: a later
+    run in this process (a sweep's job, a benchmark's variant) would reuse an earlier run's graph,
+    and with it that run's kernel; so the cache is cleared first.
+    """
+    torch.compiler.reset()
+    if options:
+        return torch.compile(fn, options=dict(options))
+    return torch.compile(fn, mode=mode)
