@@ -12,6 +12,6 @@ timeout 150 python -m pytest -q -p no:cacheprovider tests/training/test_gpu.py -
 echo "test_gpu exit $?" >> "$out/exits.txt"
 timeout ${ABLATION_TIMEOUT:-400} python -m gptlab.benchmarks.ablation --steps ${STEPS:-200} ${ABLATION_ARGS:-} -- \
   data=pycode paths.data_dir=$data data.batch_size=32 trainer.limit_val_batches=32 \
-  trainer.log_every_n_steps=25 module.compile=false "$@" > "$out/ablation.jsonl" 2> "$out/ablation.err"
+  trainer.log_every_n_steps=25 kernels.compile=false "$@" > "$out/ablation.jsonl" 2> "$out/ablation.err"
 echo "ablation exit $?" >> "$out/exits.txt"
 cat "$out/exits.txt" "$out/ablation.jsonl"; tail -3 "$out/test_gpu.log"; grep -i "prepared" "$out/prepare.log"

@@ -7,13 +7,13 @@ source "$(dirname "$0")/gpu_env.sh"
 python - "$out" <<'PY'
 import json, sys, torch
 from pathlib import Path
-from gptlab.benchmarks.throughput import matmul_ceiling, random_shards
+from gptlab.benchmarks.plain_loop import matmul_ceiling, random_shards
 random_shards(Path(sys.argv[1]) / "shards", 30_000_000)
 print(json.dumps({"device": torch.cuda.get_device_name(), "matmul_bf16_tflops": round(matmul_ceiling(), 1)}))
 PY
 for spec in "$@"; do
   model=${spec%%:*}; mb=${spec##*:}; dir=$out/$model
-  timeout ${RUN_TIMEOUT:-300} python train.py model=$model module.compile=true model.drop_rate=0.0 \
+  timeout ${RUN_TIMEOUT:-300} python train.py model=$model kernels.compile=true model.drop_rate=0.0 \
     model.vocab_multiple=64 data=tokens data.path=$out/shards data.batch_size=$mb data.num_workers=4 \
     trainer.max_steps=70 trainer.val_check_interval=1000000 trainer.limit_val_batches=0 \
     trainer.log_every_n_steps=10 trainer.enable_progress_bar=false callbacks.model_checkpoint=null \

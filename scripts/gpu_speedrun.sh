@@ -14,7 +14,7 @@ timeout ${SPEEDRUN_TIMEOUT:-520} python -m gptlab.benchmarks.speedrun --baseline
   --candidate "muon_lr0.05=$gpt2;optim=muon;optim.lr=0.05" \
   --candidate "speedrun_124m=experiment=speedrun_124m" -- \
   data=pycode paths.data_dir=$data data.batch_size=32 trainer.limit_val_batches=32 \
-  trainer.log_every_n_steps=25 module.compile=false "$@" > "$out/speedrun.jsonl" 2> "$out/speedrun.err"
+  trainer.log_every_n_steps=25 kernels.compile=false "$@" > "$out/speedrun.jsonl" 2> "$out/speedrun.err"
 echo "speedrun exit $?" >> "$out/exits.txt"
 cat "$out/exits.txt" "$out/speedrun.jsonl"
 timeout 120 python -m pytest -q -p no:cacheprovider tests/training/test_gpu.py -k switches > "$out/test_gpu.log" 2>&1

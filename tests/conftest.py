@@ -124,6 +124,29 @@ def train_run(root: Path, output_dir: Path, cache_dir: Path, *overrides: str) ->
     return output_dir
 
 
+def start_job(root: Path, run_dir: Path, cache_dir: Path, *overrides: str) -> int | None:
+    """One start of ``python train.py ... hydra.run.dir=<run_dir>`` as its Hydra job runs it, in
+    this process: Hydra has made the folder; the job checks, locks, records and trains a tiny
+    2-step run (``overrides`` on top). Returns its exit code (None: 0)."""
+    from omegaconf import OmegaConf
+
+    from gptlab.commands.cli import user_errors
+    from gptlab.commands.train import run_and_record
+    from gptlab.runtime import run_folder
+
+    base = tiny("trainer.max_steps=2", "sample.max_new_tokens=0")
+    cfg = compose_run(root, run_dir, cache_dir, *base, *overrides)
+    hydra_config = OmegaConf.create({"overrides": {"task": list(overrides)}})
+    run_dir.mkdir(parents=True, exist_ok=True)  # what Hydra does before the job
+    attempt = run_folder.begin(run_dir, records=True)
+    try:
+        with user_errors(cleanup=run_folder.discard_failed_start):
+            run_and_record(cfg, attempt, sweep=False, hydra_config=hydra_config)
+    except SystemExit as stop:
+        return stop.code
+    return None
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tokenization cache for the whole test session."""

@@ -6,7 +6,8 @@ import pytest
 from gptlab.data import prepare as prepare_module
 from gptlab.data.prepare import is_validation, prepare_corpus
 from gptlab.data.shards import ShardedTokens, open_shard, split_paths
-from gptlab.data.sources import SourceError, split_text
+from gptlab.data.pieces import SourceError
+from gptlab.data.sources import split_text
 from gptlab.data.tokenizer import EOT_ID, decode, encode
 
 OPTIONS = dict(shard_tokens=3000, val_fraction=0.2, piece_chars=2000, num_proc=2, progress=False)

@@ -12,12 +12,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from conftest import compose_run, tiny, train_run
-from gptlab.commands.cli import user_errors
+from conftest import start_job as start
 from gptlab.commands.startup import stop_signals_exit_cleanly
-from gptlab.commands.train import run_and_record
 from gptlab.runtime import run_folder
 
 
@@ -29,27 +27,6 @@ def snapshot(folder: Path) -> dict[str, str]:
         else ""
         for p in folder.rglob("*")
     }
-
-
-def start(root: Path, run_dir: Path, cache_dir: Path, *overrides: str) -> int | None:
-    """One start of ``python train.py ... hydra.run.dir=<run_dir>`` as its Hydra job runs it:
-    Hydra has made the folder; the job checks, locks, records, trains. Its exit code (None: 0)."""
-    cfg = compose_run(
-        root,
-        run_dir,
-        cache_dir,
-        *tiny("trainer.max_steps=2", "sample.max_new_tokens=0"),
-        *overrides,
-    )
-    hydra_config = OmegaConf.create({"overrides": {"task": list(overrides)}})
-    run_dir.mkdir(parents=True, exist_ok=True)  # what Hydra does before the job
-    attempt = run_folder.begin(run_dir, records=True)
-    try:
-        with user_errors(cleanup=run_folder.discard_failed_start):
-            run_and_record(cfg, attempt, sweep=False, hydra_config=hydra_config)
-    except SystemExit as stop:
-        return stop.code
-    return None
 
 
 @pytest.fixture(scope="module")

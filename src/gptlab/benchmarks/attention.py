@@ -2,7 +2,7 @@
 
     python -m gptlab.benchmarks.attention [--batch 32 --heads 12 --seq 1024 --head-dim 64]
 
-Times ``scaled_dot_product_attention`` under each ``module.attention`` choice that runs on this
+Times ``scaled_dot_product_attention`` under each ``kernels.attention`` choice that runs on this
 GPU (PyTorch's flash, cuDNN and memory-efficient kernels; FlashAttention-4 where installed) with
 CUDA events, bf16, queries, keys and values sliced from one projection as the model makes them.
 One JSON line per kernel: milliseconds per forward + backward (median) and TFLOP/s, with the
@@ -23,7 +23,7 @@ from gptlab.kernels import attention
 
 
 def time_kernel(name: str, batch: int, heads: int, seq: int, head_dim: int, repeats: int) -> float:
-    """Median milliseconds of one forward + backward under ``module.attention=name``."""
+    """Median milliseconds of one forward + backward under ``kernels.attention=name``."""
     emb = heads * head_dim
     qkv = torch.randn(batch, seq, 3 * emb, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     q, k, v = (t.view(batch, seq, heads, head_dim).transpose(1, 2) for t in qkv.split(emb, dim=2))

@@ -5,7 +5,7 @@
 At a model's shapes (GPT-2 124M at micro-batch 32 by default: 32 x 1024 rows), bf16 autocast,
 CUDA events. Ways: ``compiled`` (``nn.Linear`` + ``F.cross_entropy`` under torch.compile, the
 default before Liger's kernel), ``liger`` (:mod:`gptlab.kernels.linear_cross_entropy` with Liger-Kernel's kernel, all
-rows in one chunk), ``liger_chunks_N`` (the same in chunks of N rows, ``module.fused_loss``), and
+rows in one chunk), ``liger_chunks_N`` (the same in chunks of N rows, ``kernels.fused_loss``), and
 ``torch_chunks_4096`` (the chunked loss in PyTorch operations). One JSON line per way: milliseconds
 per forward + backward (median), peak memory above the inputs, and the loss and gradients' largest
 difference from the compiled way's. ``--sweep``: the cross-entropy alone on bf16 logits, the compiled
@@ -26,16 +26,20 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from gptlab.benchmarks.profile import cuda_median_ms, kernel_breakdown
-from gptlab.kernels import linear_cross_entropy as loss_module
 from gptlab.kernels.linear_cross_entropy import linear_cross_entropy
+from gptlab.kernels.loss import liger_launch
+from gptlab.upstream import liger as liger_adapter
 
 
-def ways(vocab: int) -> dict[str, Callable]:
+def ways(vocab: int, launch: dict[str, int] | None = None) -> dict[str, Callable]:
+    """Each way of computing the loss; ``launch``: Liger's (default: what gptlab picks here)."""
+    launch = launch or liger_launch(torch.device("cuda"), vocab)
+
     def compiled(x: torch.Tensor, w: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(F.linear(x, w).float(), t)
 
     def fused(chunk: int | None, kernel: str) -> Callable:
-        return lambda x, w, t: linear_cross_entropy(x, w, t, vocab, chunk, kernel)
+        return lambda x, w, t: linear_cross_entropy(x, w, t, vocab, chunk, kernel, launch=launch)
 
     return {
         "compiled": torch.compile(compiled),
@@ -85,8 +89,6 @@ def measure(
 def sweep(rows: int, vocab: int, repeats: int) -> None:
     """The cross-entropy's kernels alone on bf16 logits: loss + gradient, in GB/s of the minimum
     traffic (read the logits once, write their gradient once)."""
-    from liger_kernel.ops.cross_entropy import liger_cross_entropy_kernel
-
     padded = -(-vocab // 64) * 64
     logits = torch.randn(rows, padded, device="cuda", dtype=torch.bfloat16)[:, :vocab]
     t = torch.randint(0, vocab, (rows,), device="cuda")
@@ -100,7 +102,6 @@ def sweep(rows: int, vocab: int, repeats: int) -> None:
 
     ms = cuda_median_ms(inductor, repeats)
     print(json.dumps({"kernel": "compiled", "ms": round(ms, 3), "gb_s": round(minimum / ms / 1e6)}))
-    losses = torch.zeros(rows, device="cuda")
     buffer = logits.clone()
     for block in (2048, 4096, 8192, 16384, 32768, 65536):
         for warps in (4, 8, 16, 32):
@@ -108,12 +109,8 @@ def sweep(rows: int, vocab: int, repeats: int) -> None:
                 continue
 
             def liger(block: int = block, warps: int = warps) -> None:
-                liger_cross_entropy_kernel[(rows,)](
-                    buffer, buffer.stride(0), t, 1, None, losses, None, 1, None, 0, None, 0,
-                    vocab, rows, rows, 0.0, -100, 0.0, 0.0, "mean", None, False, False, False,
-                    BLOCK_SIZE=block, HAS_WEIGHT=False, HAS_SOFTCAPPING=False,
-                    HAS_GRADIENTS=True, num_warps=warps,
-                )  # fmt: skip
+                launch = {"BLOCK_SIZE": block, "num_warps": warps}
+                liger_adapter.cross_entropy_rows(buffer, vocab, t, rows, launch)
 
             try:
                 ms = cuda_median_ms(liger, repeats)
@@ -173,8 +170,8 @@ def main() -> None:
             print(json.dumps({"way": name, "profile": breakdown}), flush=True)
     for launch in filter(None, args.launches.split(",")):  # in the model's op, not alone
         block, warps = map(int, launch.split("x"))
-        loss_module.HOPPER_LAUNCH = {"BLOCK_SIZE": block, "num_warps": warps}
-        out = measure(table["liger"], x, w, t, args.repeats, args.profile)
+        chosen = ways(args.vocab, {"BLOCK_SIZE": block, "num_warps": warps})["liger"]
+        out = measure(chosen, x, w, t, args.repeats, args.profile)
         line = {"way": "liger", "launch": launch, "ms_fwd_bwd": round(out["ms_fwd_bwd"], 3)}
         if "profile" in out:
             line["cross_entropy_ms"] = out["profile"]["ms_per_step_by_kind"].get(

@@ -19,16 +19,16 @@ from pathlib import Path
 from gptlab.benchmarks.runs import run
 
 BASELINE = "default"
-# the reference loss: F.cross_entropy in the compiled graph (module.loss_kernel=auto picks Liger's
+# the reference loss: F.cross_entropy in the compiled graph (kernels.loss=auto picks Liger's
 # kernel on GPUs where it is installed); every variant but liger_loss keeps it
-COMPILED_LOSS = "module.loss_kernel=compiled"
+COMPILED_LOSS = "kernels.loss=compiled"
 VARIANTS: list[tuple[str, list[str]]] = [
     (BASELINE, [COMPILED_LOSS]),
     ("default_seed2", ["seed=2", COMPILED_LOSS]),  # the spread between two seeds of the same path
-    ("liger_loss", ["module.loss_kernel=liger"]),  # needs liger-kernel and a CUDA GPU
-    ("cudnn_attention", ["module.attention=cudnn", COMPILED_LOSS]),
-    ("fa4_attention", ["module.attention=fa4", COMPILED_LOSS]),  # flash-attn-4, H100/H200/B200
-    ("float8_tensorwise", ["module.float8=tensorwise", COMPILED_LOSS]),  # torchao, an FP8 GPU
+    ("liger_loss", ["kernels.loss=liger"]),  # needs liger-kernel and a CUDA GPU
+    ("cudnn_attention", ["kernels.attention=cudnn", COMPILED_LOSS]),
+    ("fa4_attention", ["kernels.attention=fa4", COMPILED_LOSS]),  # flash-attn-4, H100/H200/B200
+    ("float8_tensorwise", ["kernels.float8=tensorwise", COMPILED_LOSS]),  # torchao, an FP8 GPU
 ]
 
 
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="gptlab-numerics-"))
     chosen = [v for v in VARIANTS if not args.only or v[0] in {BASELINE, *args.only.split(",")}]
-    base = ["model=gpt2_124m", "model.drop_rate=0.0", "module.compile=true"]
+    base = ["model=gpt2_124m", "model.drop_rate=0.0", "kernels.compile=true"]
     base += [f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}"]
     losses: dict[str, float] = {}
     for name, switches in chosen:

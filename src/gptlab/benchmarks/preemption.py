@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gptlab.benchmarks.throughput import random_shards
+from gptlab.benchmarks.plain_loop import random_shards
 
 
 def one_run(workdir: Path, name: str, overrides: list[str], wait_s: float) -> dict:

@@ -6,7 +6,7 @@ Measures, in this order: the card's bf16 matrix-product ceiling (8192^3); a plai
 loop over gptlab's GPT written as the reference loops are (torch.compile, fused AdamW, bf16
 autocast, flash attention, random tokens, gradient clipping, no host sync in the step) at each
 micro-batch; gptlab's full Lightning path (``train.py``: the real shard loader, logging, the
-throughput callback) on random-token shards. Prints one JSON line per measurement: tokens/s, MFU
+logged tokens/s) on random-token shards. Prints one JSON line per measurement: tokens/s, MFU
 against the datasheet peak and against the measured ceiling, peak memory, and the gptlab/plain ratio.
 Steady state only: compile and warm-up steps are excluded; windows are timed with CUDA events
 (plain loop) or synchronised at logging steps (Lightning), and the median window is reported.
@@ -24,108 +24,13 @@ import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from torch.profiler import ProfilerActivity, profile
 
-from gptlab.benchmarks.profile import cuda_median_ms, kernel_breakdown
+from gptlab.benchmarks.plain_loop import matmul_ceiling, plain_loop, random_shards
 from gptlab.commands import conf_dir
-from gptlab.data.shards import write_shard
 from gptlab.kernels import attention
 from gptlab.model import GPT, GPTConfig
-from gptlab.optim.groups import parameter_groups
 from gptlab.training.metrics import peak_flops
-
-
-def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
-    """Median bf16 TFLOP/s of an n x n x n matrix product on random data."""
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    return 2 * n**3 / (cuda_median_ms(lambda: a @ b, repeats) / 1e3) / 1e12
-
-
-def plain_loop(
-    config: GPTConfig,
-    micro_batch: int,
-    steps: int,
-    warmup: int,
-    window: int = 10,
-    profile_steps: int = 0,
-    clip_in_step: bool = False,
-    attention_kernel: str = "auto",
-) -> dict:
-    """tokens/s of a reference-style loop: compile, fused AdamW, bf16 autocast, clipping.
-    ``clip_in_step``: the clipping factor applied inside fused AdamW's kernel (``grad_scale``, as
-    torch's GradScaler unscales) instead of ``clip_grad_norm_``'s separate pass over the gradients:
-    measured in round 5, not faster, so gptlab does not do it (docs/benchmarks.md).
-    ``attention_kernel``: a ``module.attention`` choice, run inside
-    :func:`gptlab.kernels.attention.swapped_in` (``fa4``: the same kernel swap as gptlab's, to
-    tell the kernel's gain from the framework's)."""
-    torch.compiler.reset()  # a graph of an earlier run would keep that run's attention kernel
-    torch.manual_seed(0)
-    model = GPT(config).cuda()
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, 0.1), lr=6e-4, betas=(0.9, 0.95), fused=True
-    )
-    step_fn = torch.compile(model)
-    T = config.context_length
-
-    def step() -> None:
-        x = torch.randint(0, config.vocab_size, (micro_batch, T + 1), device="cuda")
-        with (
-            torch.autocast("cuda", dtype=torch.bfloat16),
-            attention.kernel_context(attention_kernel),
-        ):
-            loss = step_fn(x[:, :-1], x[:, 1:])
-        loss.backward()
-        if clip_in_step:  # fused AdamW divides every gradient by grad_scale in its own kernel
-            grads = [p.grad for p in model.parameters()]
-            norm = torch.nn.utils.get_total_norm(grads, foreach=True)
-            optimizer.grad_scale = 1.0 / torch.clamp(1.0 / (norm + 1e-6), max=1.0)
-        else:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    rates = []
-    for _ in range(max(1, (steps - warmup) // window)):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(window):
-            step()
-        end.record()
-        end.synchronize()
-        rates.append(window * micro_batch * T / (start.elapsed_time(end) / 1e3))
-    result = {
-        "tokens_per_s": statistics.median(rates),
-        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
-        "flops_per_token": model.flops_per_token(),
-    }
-    if profile_steps:
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            start = time.perf_counter()
-            for _ in range(profile_steps):
-                step()
-            torch.cuda.synchronize()
-            wall = time.perf_counter() - start
-        result["profile"] = kernel_breakdown(prof, wall, profile_steps)
-    return result
-
-
-def random_shards(folder: Path, tokens: int, vocab_size: int = 50257) -> Path:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_shard(
-        folder / "bench_train_000000.bin", rng.integers(0, vocab_size, tokens, dtype=np.uint16)
-    )
-    write_shard(
-        folder / "bench_val_000000.bin", rng.integers(0, vocab_size, 1 << 20, dtype=np.uint16)
-    )
-    return folder
 
 
 class HandTimer(L.Callback):
@@ -160,7 +65,7 @@ def lightning_path(
     profile_steps: int = 0,
     model: str = "gpt2_124m",
 ) -> dict:
-    """tokens/s of ``train.py`` as the throughput callback logs it (median of steady windows)."""
+    """tokens/s of ``train.py`` as its metrics log it (median of steady windows)."""
     from hydra import compose, initialize_config_dir
 
     from gptlab.commands.train import train
@@ -201,7 +106,7 @@ def lightning_path(
     with open(run_dir / "csv" / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("perf/tokens_per_s")]
     # the windows the hand timer covered (steps 40 .. last-10), compile and warm-up excluded
-    steady = [float(r["perf/tokens_per_s"]) for r in rows if 40 < int(r["step"]) + 1 <= steps - 10]
+    steady = [float(r["perf/tokens_per_s"]) for r in rows if 40 < int(r["step"]) <= steps - 10]
     by_hand = json.loads((run_dir / "hand_timer.json").read_text())["tokens_per_s"]
     profiled = run_dir / "profile.json"
     # equal windows: their mean rate is the rate of the span; none when logging is sparse
@@ -222,10 +127,11 @@ def lightning_path(
 
 def preset_config(model: str) -> GPTConfig:
     from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
+
+    from gptlab.runtime.spec import architecture
 
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-        return instantiate(compose("train", overrides=[f"model={model}"]).model)
+        return architecture(compose("train", overrides=[f"model={model}"]).model)
 
 
 def report(
@@ -255,7 +161,7 @@ def main() -> None:
         "--repeats",
         type=int,
         default=1,
-        help="rounds of plain loop + gptlab runs (ratios per round)",
+        help="repeats of plain loop + gptlab runs (each ratio against its own repeat's plain loop)",
     )
     parser.add_argument(
         "--plain-clip-in-step",
@@ -265,7 +171,7 @@ def main() -> None:
     parser.add_argument(
         "--plain-attention",
         default="",
-        help="also time the plain loop with this module.attention kernel (e.g. fa4)",
+        help="also time the plain loop with this kernels.attention kernel (e.g. fa4)",
     )
     parser.add_argument("--model", default="gpt2_124m", help="the model preset of the gptlab runs")
     parser.add_argument(
@@ -300,7 +206,7 @@ def main() -> None:
         mb = int(args.lightning_micro_batches.split(",")[0])
         runs.append((f"gptlab_{name}", mb, extra.split(";")))
     # (name, micro-batch, clip in AdamW's kernel, attention kernel); variants are timed against
-    # the best plain loop of their round, not taken as its reference
+    # the best plain loop of their repeat, not taken as its reference
     plains = [
         (f"plain_loop_mb{mb}", mb, False, "auto") for mb in map(int, args.micro_batches.split(","))
     ]
@@ -308,12 +214,13 @@ def main() -> None:
     if args.plain_clip_in_step:
         plains.append((f"plain_loop_mb{last_mb}_clip_in_step", last_mb, True, "auto"))
     if args.plain_attention:
-        kernel = attention.check_attention(args.plain_attention, 0.0)
+        kernel = args.plain_attention
+        attention.check_name(kernel)
         plains.append((f"plain_loop_mb{last_mb}_{kernel}", last_mb, False, kernel))
     ratios: dict[str, list[float]] = {}
-    # rounds: every ratio is taken against the plain loop of its own round, minutes apart at most,
+    # repeats: every ratio is taken against the plain loop of its own repeat, minutes apart at most,
     # so a card that warms up or clocks down over the call does not favour the runs that come first
-    for round_ in range(args.repeats):
+    for repeat in range(args.repeats):
         best_plain = 0.0
         for name, mb, in_step, kernel in [] if args.skip_plain else plains:
             with attention.swapped_in(kernel, torch.device("cuda")):
@@ -327,7 +234,7 @@ def main() -> None:
                     attention_kernel=kernel,
                 )
             line = report(
-                name, {"round": round_, "micro_batch": mb, **result}, flops, peak, ceiling
+                name, {"repeat": repeat, "micro_batch": mb, **result}, flops, peak, ceiling
             )
             if in_step or kernel != "auto":  # a variant of the plain loop, not its reference
                 ratios.setdefault(name, []).append(line["tokens_per_s"] / best_plain)
@@ -348,15 +255,15 @@ def main() -> None:
                 gc.collect()
                 torch.cuda.empty_cache()
             line = report(
-                name, {"round": round_, "micro_batch": mb, **result}, flops, peak, ceiling
+                name, {"repeat": repeat, "micro_batch": mb, **result}, flops, peak, ceiling
             )
             if best_plain:
                 ratio = line["tokens_per_s"] / best_plain
                 ratios.setdefault(name, []).append(ratio)
-                print(json.dumps({"name": f"ratio_{name}_over_best_plain", "round": round_,
+                print(json.dumps({"name": f"ratio_{name}_over_best_plain", "repeat": repeat,
                                   "ratio": round(ratio, 4)}), flush=True)  # fmt: skip
-    for name, values in ratios.items():  # per round, then their median
-        summary = {"rounds": [round(v, 4) for v in values], "median": statistics.median(values)}
+    for name, values in ratios.items():  # per repeat, then their median
+        summary = {"repeats": [round(v, 4) for v in values], "median": statistics.median(values)}
         print(json.dumps({"name": f"ratios_{name}", **summary}), flush=True)
 
 

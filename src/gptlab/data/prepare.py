@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from gptlab import atomic
 from gptlab.data.shards import MANIFEST, read_manifest, write_shard
-from gptlab.data.sources import Piece, ReplacementCounter, SourceError, iter_pieces
+from gptlab.data.pieces import Piece, SourceError
+from gptlab.data.sources import ReplacementCounter, iter_pieces
 from gptlab.data.tokenizer import EOT_ID, VOCAB_SIZE, gpt2_encoding
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gptlab.data.sources import SourceError
-
-Piece = tuple[str, bool]
+from gptlab.data.pieces import Piece, SourceError
 
 
 def default_roots() -> list[str]:

@@ -18,14 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gptlab.errors import GptlabError
+from gptlab.data.pieces import Piece, SourceError
+from gptlab.data.pycode import pycode_pieces
 
-Piece = tuple[str, bool]
 TABLE_KINDS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".arrow": "arrow"}
-
-
-class SourceError(GptlabError):
-    """A corpus source that cannot be read; the message names the key or file."""
 
 
 class ReplacementCounter:
@@ -173,8 +169,6 @@ def iter_pieces(
     if kind == "text":
         return text_file_pieces(expand_paths(str(source["path"]), (".txt",)), piece_chars, counter)
     if kind == "pycode":
-        from gptlab.data.pycode import pycode_pieces
-
         return pycode_pieces(source)
     if kind == "url":
         url = source["url"]

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gptlab.errors import ConfigError, check_known_keys
+from gptlab.kernels import attention, compiler, loss
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-LOSSES = ("auto", "compiled", "liger")
 FLOAT8_RECIPES = (None, "tensorwise", "rowwise")
 
 
@@ -31,8 +31,6 @@ class KernelConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first impossible ``kernels.<key>`` (no device needed)."""
-        from gptlab.kernels import attention, compiler, loss
-
         if self.compile not in (True, False, "auto"):
             raise ConfigError(f"kernels.compile={self.compile!r} must be true, false or auto")
         if self.compile_mode not in COMPILE_MODES:

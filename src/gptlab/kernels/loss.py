@@ -19,11 +19,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from gptlab.errors import ConfigError
-from gptlab.kernels.config import LOSSES
 from gptlab.kernels.linear_cross_entropy import linear_cross_entropy
 from gptlab.model import GPT
 from gptlab.upstream import liger
 
+LOSSES = ("auto", "compiled", "liger")
 CHUNK_ROWS = 4096  # rows per chunk with kernels.fused_loss=true
 
 # Liger's kernel at GPT-2's vocabulary (32,768 rows x 50,257 columns, bf16) on an H200, loss +

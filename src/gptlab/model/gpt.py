@@ -165,8 +165,8 @@ class Block(nn.Module):
 
 class GPT(nn.Module):
     """Token ids -> logits. ``forward(idx, targets)`` also gives GPT-2's training loss; the steps
-    are public (``hidden_states``, then ``logits``) so faster ways to compute the loss
-    (:mod:`gptlab.kernels.loss`) can start from the hidden states without changing the model."""
+    are public (``hidden_states``, then ``logits``) so a faster way to compute the loss can start
+    from the hidden states without changing the model."""
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One GPU: each kernel choice of the kernels: group measured. Part "loss": the output layer +
+# cross-entropy alone per way (python -m gptlab.benchmarks.loss), and Liger's kernel at each
+# launch setting. Part "attention": every attention kernel alone at GPT-2's shapes, then gptlab's
+# step with cuDNN and FA4 attention against the default (needs flash-attn-4: pip install -e
+# ".[fa4]"). Part "float8": torchao's FP8 layers (pip install -e ".[float8]"). Output under
+# ${OUT:-/tmp/gptlab-gpu}.
+set -uo pipefail
+source "$(dirname "$0")/gpu_env.sh"
+rm -rf /tmp/gptlab-bench-*
+bench() {  # the Lightning path with these variants, against one plain loop
+  CUDA_VISIBLE_DEVICES=0 timeout ${BENCH_TIMEOUT:-400} python -m gptlab.benchmarks.throughput \
+    --micro-batches 32 --lightning-micro-batches 32 "$@" -- kernels.compile=true
+}
+case "${1:-loss}" in
+  loss)
+    timeout 150 python -m gptlab.benchmarks.loss --ways compiled,liger,liger_chunks_8192,liger_chunks_4096,torch_chunks_4096 \
+      > "$out/loss.jsonl" 2>> "$out/errors.log"
+    timeout 200 python -m gptlab.benchmarks.loss --sweep --repeats 10 > "$out/loss_sweep.jsonl" 2>> "$out/errors.log"
+    timeout 150 python -m gptlab.benchmarks.loss --ways liger --profile --repeats 20 \
+      --launches 8192x4,8192x8,4096x4,4096x8,16384x8,32768x32 > "$out/loss_launches.jsonl" 2>> "$out/errors.log"
+    bench --variant "compiled_loss=kernels.loss=compiled" > "$out/bench_loss.jsonl" 2>> "$out/errors.log"
+    cat "$out/loss.jsonl" "$out/loss_launches.jsonl"; grep -h '"ratio' "$out/bench_loss.jsonl"
+    ;;
+  attention)
+    timeout 100 python -m gptlab.benchmarks.attention > "$out/attention.jsonl" 2>> "$out/errors.log"
+    bench --plain-attention fa4 --variant "fa4=kernels.attention=fa4" \
+      --variant "cudnn=kernels.attention=cudnn" > "$out/bench_attention.jsonl" 2>> "$out/errors.log"
+    cat "$out/attention.jsonl"; grep -h '"ratio' "$out/bench_attention.jsonl"
+    ;;
+  float8)
+    bench --steps 50 --variant "pad64=model.vocab_multiple=64" \
+      --variant "fp8_tensorwise=kernels.float8=tensorwise;model.vocab_multiple=64" \
+      > "$out/bench_float8.jsonl" 2>> "$out/errors.log"
+    grep -h '"ratio' "$out/bench_float8.jsonl"
+    ;;
+esac
+grep -i "error" "$out/errors.log" 2>/dev/null | tail -5
