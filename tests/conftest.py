@@ -20,6 +20,7 @@ CONF_DIR = ROOT / "conf"
 
 # a model and run small enough for a 2-core CPU: seconds, not minutes
 TINY = [
+    "data=pydoc",  # tokenized once per test session (paths.cache_dir); the default corpus is prepared per folder
     "model.context_length=32",
     "model.emb_dim=32",
     "model.n_heads=2",
@@ -39,6 +40,7 @@ TINY = [
 
 # a run that checkpoints every 4 steps and logs every step (resume, kill and signal tests)
 RESUMABLE = [
+    "data=pydoc",
     "model.context_length=32",
     "model.emb_dim=32",
     "model.n_heads=2",

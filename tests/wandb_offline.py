@@ -51,7 +51,7 @@ def records(path: Path) -> list[pb.Record]:
 def summarize(run_dir: Path) -> dict[str, Any]:
     """run id, group, name, tags, config keys, history rows and exit code of one offline run."""
     (log,) = run_dir.glob("run-*.wandb")
-    result: dict[str, Any] = {"history": [], "config": {}, "exit_code": None}
+    result: dict[str, Any] = {"history": [], "config": {}, "exit_code": None, "console": 0}
     for record in records(log):
         kind = record.WhichOneof("record_type")
         if kind == "run":
@@ -70,4 +70,6 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             result["history"].append(row)
         elif kind == "exit":
             result["exit_code"] = record.exit.exit_code
+        elif kind in ("output", "output_raw"):  # what W&B captured of the console
+            result["console"] += 1
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 
 class GptlabError(Exception):
@@ -27,15 +27,28 @@ class ConfigErrors(ConfigError):
         self.problems = problems
 
 
+def did_you_mean(key: str, known: Iterable[str], group: str) -> str:
+    """``; did you mean <group>.<close>?`` for a misspelled key, else the keys there are."""
+    import difflib
+
+    known = sorted(known)
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"; did you mean {group}.{close[0]}?"
+    return f"; known: {known}"
+
+
 def check_known_keys(cls: type, values: dict, group: str, kind: str) -> None:
     """Name the first key of ``values`` that the dataclass ``cls`` has no field for (instead of
-    the TypeError its constructor would raise): ``<group>.<key> is not <kind>; known: [...]``."""
+    the TypeError its constructor would raise): ``<group>.<key> is not <kind>; did you mean ...``."""
     from dataclasses import fields
 
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{group}.{unknown[0]} is not {kind}; known: {sorted(known)}")
+        raise ConfigError(
+            f"{group}.{unknown[0]} is not {kind}{did_you_mean(unknown[0], known, group)}"
+        )
 
 
 def user_error(err: BaseException) -> GptlabError | None:

@@ -40,8 +40,12 @@ class StopRequest:
         self._previous: dict[signal.Signals, object] = {}
 
     def install(self) -> None:
-        """Replace the handlers (Lightning's too: its SLURM handler saves in the middle of a step)."""
+        """Replace the handlers (Lightning's too: its SLURM handler saves in the middle of a step).
+        A signal this process was started ignoring (SIGINT under nohup or in a background job)
+        stays ignored: it is not meant for the run."""
         for signum in self.signals:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def restore(self) -> None:

@@ -25,7 +25,8 @@ def sample_text(
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
-    idx = torch.tensor([encode(prompt)], dtype=torch.long, device=device)
+    # an empty prompt starts from <|endoftext|>, as GPT-2's unconditional samples do
+    idx = torch.tensor([encode(prompt) or [EOT_ID]], dtype=torch.long, device=device)
     out = generate(
         model,
         idx,

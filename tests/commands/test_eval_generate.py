@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -74,6 +75,23 @@ def test_the_commands_as_a_user_runs_them(checkpoint, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("The class")
     assert not list(tmp_path.iterdir())  # generation writes no run folder
+    # eval.py writes its metrics in its run folder; a missing checkpoint leaves no folder
+    evaluated = run_cli("eval.py", f"ckpt_path={checkpoint}", *EVAL, "run_name=one", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads((tmp_path / "logs" / "eval" / "runs" / "one" / "metrics.json").read_text())
+    assert f"val/loss={metrics['val/loss']:.4f}" in evaluated.stdout
+    assert metrics["ckpt_path"] == str(checkpoint)
+    missing = run_cli(
+        "eval.py", f"ckpt_path={tmp_path}/nowhere.ckpt", *EVAL, "run_name=two", cwd=tmp_path
+    )
+    assert (
+        missing.returncode == 2 and "nowhere.ckpt does not exist; give the path" in missing.stderr
+    )
+    assert "resume" not in missing.stderr  # eval does not resume anything
+    assert sorted(p.name for p in (tmp_path / "logs" / "eval" / "runs").iterdir()) == ["one"]
+
+
+EVAL = ["data=pydoc", "trainer.accelerator=cpu", "trainer.limit_val_batches=2"]
 
 
 def test_streaming_prints_characters_split_across_tokens_whole(checkpoint, capsys, monkeypatch):

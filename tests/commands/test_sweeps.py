@@ -17,6 +17,7 @@ from gptlab.commands.sweeps import main
 from gptlab.runtime.result import WORST, score
 
 TINY = [
+    "data=pydoc",
     "model.context_length=32",
     "model.emb_dim=32",
     "model.n_heads=2",
@@ -68,6 +69,9 @@ def test_grid_sweep_runs_every_job_and_writes_a_sorted_table(tmp_path):
         assert Path(row["run_dir"]).is_dir()
         result = json.loads((Path(row["run_dir"]) / "result.json").read_text())
         assert result["value"] == float(row["val/loss"])
+        # a sweep's jobs keep only what a resume needs: last.ckpt, no best, no previous.ckpt
+        kept = sorted(p.name for p in (Path(row["run_dir"]) / "checkpoints").iterdir())
+        assert kept == ["last.ckpt"]
     assert sorted(r["overrides"].split()[-2:] for r in rows) == [
         ["model.mlp=gelu", "model.pos_emb=rope"],
         ["model.mlp=swiglu", "model.pos_emb=rope"],
@@ -78,6 +82,10 @@ def test_grid_sweep_runs_every_job_and_writes_a_sorted_table(tmp_path):
     (folder / "results.md").unlink()
     assert main([str(folder)]) == 0
     assert (folder / "results.md").read_text() == table
+    # and the plot of the sweep names each job by the overrides that differ
+    from gptlab.commands.plot import expand, labels
+
+    assert sorted(labels(expand([folder]))) == ["model.mlp=gelu", "model.mlp=swiglu"]
 
 
 @pytest.mark.slow

@@ -60,6 +60,12 @@ def test_the_progress_line_counts_optimizer_steps(compose_train, caplog, tmp_pat
     with caplog.at_level("INFO", logger="progress"):
         metrics = train(cfg)
     lines = [r.getMessage() for r in caplog.records if r.name == "progress"]
+    validations = [line for line in lines if line.startswith("validation at step")]
+    assert [v.split(":")[0] for v in validations] == [
+        "validation at step 5",
+        "validation at step 7",
+    ]
+    lines = [line for line in lines if line not in validations]
     assert [line.split(" | ")[0] for line in lines] == [
         "step 1/7",
         "step 3/7",
@@ -218,3 +224,37 @@ def test_the_optimizer_searches_compose(compose_train):
         "optim.lr", "optim.adamw_lr", "optim.momentum", "optim.warmup_steps", "optim.weight_decay"
     }  # fmt: skip
     assert cfg.optim.name == "muon" and cfg.hydra.sweeper.study_name == "muon_search"
+
+
+def test_the_final_validation_is_one_like_the_others(compose_train, tmp_path):
+    """A run that ends between validations validates inside training at its last step: logged
+    under that step, and a candidate for the best checkpoint."""
+    metrics = train(
+        compose_train("trainer.max_steps=12", "trainer.val_check_interval=5", "optim.lr=3e-3")
+    )
+    rows = read_metrics(tmp_path / "run")
+    assert [int(r["step"]) for r in rows if r.get("val/loss")] == [5, 10, 12]
+    assert metrics["val/loss"] == column(rows, "val/loss")[-1]
+    best = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step*.ckpt"))
+    assert best == ["step000012.ckpt"]  # the loss falls: the final weights are the best
+
+
+def test_a_run_shorter_than_the_logging_interval_logs_its_first_and_last_step(
+    compose_train, tmp_path
+):
+    train(compose_train("trainer.max_steps=5", "trainer.log_every_n_steps=10"))
+    rows = read_metrics(tmp_path / "run")
+    assert [int(r["step"]) for r in rows if r.get("train/loss")] == [1, 5]
+
+
+def test_debug_fast_keeps_no_checkpoint_and_no_wandb_run(compose_train, tmp_path):
+    train(compose_train("debug=fast", "logger=csv", tiny_run=True))
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
+    cfg = compose_train("debug=fast", tiny_run=False)
+    assert list(cfg.logger) == ["csv"] and cfg.checkpoints == "none"
+
+
+def test_the_default_run_is_the_tiny_model_on_this_machines_python_code(compose_train):
+    cfg = compose_train(tiny_run=False)
+    assert cfg.data.source.kind == "pycode" and cfg.data.source.max_tokens == 5_000_000
+    assert architecture(cfg.model).n_layers == 2 and cfg.sample.prompt == ""

@@ -104,7 +104,7 @@ def test_interrupted_prepare_resumes_without_redoing_finished_shards(tmp_path, m
 class _SerialContext:
     """Runs the pool's work in this process, so a test can observe it."""
 
-    def Pool(self, _n):  # noqa: N802 - mirrors multiprocessing's API
+    def Pool(self, _n, initializer=None):  # noqa: N802 - mirrors multiprocessing's API
         return self
 
     def __enter__(self):

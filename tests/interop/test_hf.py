@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -69,6 +71,38 @@ def test_export_loads_in_transformers_with_the_same_logits(tmp_path):
         diff = (ours(tokens()) - theirs(tokens()).logits).abs().max().item()
     assert diff < 1e-4
     assert (tmp_path / "tokenizer_config.json").is_file()
+    # files others can read (not 0600), and the generation settings transformers reads
+    for name in ("model.safetensors", "config.json", "vocab.json"):
+        assert (tmp_path / name).stat().st_mode & 0o044 == 0o044, name
+    generation = transformers.GenerationConfig.from_pretrained(tmp_path)
+    assert generation.eos_token_id == 50256 and generation.pad_token_id == 50256
+
+
+def test_an_export_replaces_no_file_unless_forced(tmp_path):
+    """The folder may hold other files; one the export would write stops it, named, unless
+    --force; a regular file as the folder is one line too."""
+    from gptlab.commands.export import main
+
+    torch.manual_seed(0)
+    model = GPT(
+        GPTConfig(vocab_size=VOCAB, context_length=CONTEXT, emb_dim=32, n_heads=2, n_layers=1)
+    )
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "config.json").write_text("the user's own")
+    (tmp_path / "out" / "notes.txt").write_text("kept")
+    with pytest.raises(
+        HFFormatError,
+        match=r"already holds config.json, which the export would replace; .* --force",
+    ):
+        save_hf(model, tmp_path / "out")
+    assert (tmp_path / "out" / "config.json").read_text() == "the user's own"
+    save_hf(model, tmp_path / "out", force=True)
+    assert (tmp_path / "out" / "notes.txt").read_text() == "kept"
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "gpt2"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(HFFormatError, match="is a file; give a folder"):
+        save_hf(model, tmp_path / "file")
+    assert main([str(tmp_path / "missing.ckpt"), str(tmp_path / "x")]) == 2
 
 
 def test_greedy_generation_matches_transformers(tmp_path):

@@ -18,6 +18,7 @@ from gptlab.errors import ConfigError
 from gptlab.runtime.distributed import gradient_accumulation
 
 SMALL = [
+    "data=pydoc",
     "model.context_length=32",
     "model.emb_dim=32",
     "model.n_heads=2",

@@ -143,13 +143,38 @@ def test_ctrl_c_asks_for_a_clean_stop_and_a_second_one_stops_at_once():
     from gptlab.preemption import StopRequest
 
     assert "SIGINT" in [s.name for s in LastCheckpoint(dirpath="x").stop_request.signals]
-    request = StopRequest(["SIGINT"], [])
-    request.install()
+    # as in an interactive shell (pytest started in the background, `pytest &`, inherits SIGINT
+    # as ignored: the next test covers that)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert request.stop and not request.requeue  # saved after the step, as SIGTERM
-        with pytest.raises(KeyboardInterrupt):
+        request = StopRequest(["SIGINT"], [])
+        request.install()
+        try:
             os.kill(os.getpid(), signal.SIGINT)
+            assert request.stop and not request.requeue  # saved after the step, as SIGTERM
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+        finally:
+            request.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
-        request.restore()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it():
+    """nohup and background jobs start with SIGINT ignored: Ctrl-C in the shell is not for them."""
+    from gptlab.preemption import StopRequest
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        request = StopRequest(["SIGINT", "SIGTERM"], [])
+        request.install()
+        try:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not request.stop
+        finally:
+            request.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -50,6 +50,7 @@ def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(tm
     run_dir = tmp_path / "logs" / "train" / "runs" / "one"
     (offline,) = offline_runs(run_dir)
     wb = summarize(offline)
+    assert wb["console"] == 0  # metrics, not screen frames: W&B captures no console output
     assert wb["id"] == (run_dir / "wandb_id.txt").read_text().strip()
     assert wb["exit_code"] == 0
     assert wb["config"]["model"]["emb_dim"] == 32

@@ -118,3 +118,14 @@ def test_adapters_refuse_a_changed_upstream(monkeypatch):
     monkeypatch.delattr(_TrainingEpochLoop, "_broadcast_sigterm_tensor")
     with pytest.raises(UpstreamChanged, match="_broadcast_sigterm_tensor no longer exists"):
         lightning_adapter.skip_sigterm_broadcast(SimpleNamespace())
+
+
+def test_wandb_init_gets_no_anonymous_argument(tmp_path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    from gptlab.upstream.wandb import drop_unset_init_arguments
+
+    logger = WandbLogger(save_dir=str(tmp_path), mode="disabled")
+    assert "anonymous" in require(logger, "_wandb_init")  # what Lightning passes
+    drop_unset_init_arguments(logger)
+    assert "anonymous" not in require(logger, "_wandb_init")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from gptlab.errors import user_error
+from gptlab.errors import did_you_mean, user_error
 from gptlab.runtime.moved import moved_key_error
 from gptlab.upstream.hydra import one_line
 
@@ -49,8 +49,34 @@ def error_message(err: BaseException) -> str | None:
         return str(found)
     if isinstance(err, (HydraException, OmegaConfBaseException)):
         text = one_line(err)
-        return str(moved_key_error(text) or text)
+        return str(moved_key_error(text) or unknown_key_error(err) or grammar_hint(text))
     return None
+
+
+def unknown_key_error(err: BaseException) -> str | None:
+    """A key the config does not have (``model.n_layer=4``): the closest key there is, instead of
+    Hydra's advice to add it with ``+``, which the group's check would refuse next."""
+    current: BaseException | None = err
+    while current is not None:
+        node, key = getattr(current, "parent_node", None), getattr(current, "full_key", None)
+        if isinstance(current, OmegaConfBaseException) and node is not None and key:
+            group, _, name = str(key).rpartition(".")
+            where = group or "the config"
+            keys = [str(k) for k in node] if hasattr(node, "keys") else []
+            return f"{key} is not a key of {where}{did_you_mean(name, keys, group or 'config')}"
+        current = current.__cause__
+    return None
+
+
+def grammar_hint(text: str) -> str:
+    """Hydra's override grammar refuses unquoted special characters: say how to quote."""
+    if (
+        "mismatched input" in text
+        or "token recognition error" in text
+        or "extraneous input" in text
+    ):
+        return f"{text} (quote a value with spaces or ( ) [ ] , : = in it: key='\"a value\"')"
+    return text
 
 
 def _report(err: BaseException) -> None:
@@ -71,8 +97,17 @@ def one_line_config_errors() -> None:
     report_hydra_errors_with(_report)
 
 
-# Lightning's notices that a new user reads as trouble or advertising
-QUIET = ("💡 Tip:", "Trainer already configured with model summary")
+# Lightning's notices that a new user reads as trouble, advertising or noise: the devices a run
+# uses are in its summary line, and gptlab says itself why training stopped
+QUIET = (
+    "💡 Tip:",
+    "Trainer already configured with model summary",
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+    "`Trainer.fit` stopped:",
+    "LOCAL_RANK:",
+)
 
 
 def quiet_lightning_notices() -> None:

@@ -1,13 +1,18 @@
-"""The composed config as a Rich tree: printed at the start of a run and saved beside it."""
+"""The composed config as a Rich tree: saved in the run folder, printed on request
+(``print_config=true``)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import rich
+import rich.console
 import rich.syntax
 import rich.tree
 from omegaconf import DictConfig, OmegaConf
+
+from gptlab import atomic
 
 ORDER = ("model", "optim", "data", "trainer", "callbacks", "logger", "paths")
 
@@ -26,10 +31,16 @@ def config_tree(cfg: DictConfig) -> rich.tree.Tree:
     return tree
 
 
-def print_config(cfg: DictConfig, save_to: Path | None = None) -> None:
+def tree_text(tree: rich.tree.Tree) -> str:
+    """The tree as plain text (no colours), for a file."""
+    out = io.StringIO()
+    rich.console.Console(file=out, width=100, color_system=None).print(tree)
+    return out.getvalue()
+
+
+def save_config(cfg: DictConfig, path: Path, show: bool = False) -> None:
+    """Write the tree to ``path``; print it too with ``show``."""
     tree = config_tree(cfg)
-    rich.print(tree)
-    if save_to is not None:
-        save_to.parent.mkdir(parents=True, exist_ok=True)
-        with open(save_to, "w") as f:
-            rich.print(tree, file=f)
+    atomic.write_text(path, tree_text(tree))
+    if show:
+        rich.print(tree)

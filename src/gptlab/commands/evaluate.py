@@ -7,17 +7,20 @@ in windows of the model's context length. ``task=hellaswag``: HellaSwag acc_norm
 
 from __future__ import annotations
 
-import hydra
+from pathlib import Path
+
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from gptlab import atomic
 from gptlab.checkpoints.weights import load_model
-from gptlab.commands import conf_dir
-from gptlab.commands.cli import one_line_config_errors, quiet_lightning_notices, user_errors
+from gptlab.commands.cli import quiet_lightning_notices, user_errors
+from gptlab.commands.entry import run_hydra
 from gptlab.data.tokenizer import check_reads_gpt2_tokens
 from gptlab.errors import ConfigError
 from gptlab.evaluation import hellaswag
+from gptlab.runtime import run_folder
 from gptlab.runtime.devices import resolve_precision
 from gptlab.training.module import GPTModule
 
@@ -90,17 +93,23 @@ def report(cfg: DictConfig, metrics: dict[str, float]) -> str:
     )
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="eval")
-def hydra_main(cfg: DictConfig) -> float:
-    with user_errors():
+def evaluate_job(cfg: DictConfig) -> float:
+    """The Hydra job: evaluate, print the result, write it as ``metrics.json`` in the run folder.
+    A refused start (a missing checkpoint, a bad setting) leaves no folder behind."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run_folder.begin(run_dir)
+    with user_errors(cleanup=run_folder.discard_failed_start):
         metrics = evaluate(cfg)
     print(report(cfg, metrics))
+    source = {"ckpt_path": cfg.get("ckpt_path"), "init_from": cfg.get("init_from")}
+    atomic.write_json(run_dir / "metrics.json", {"task": cfg.task, **source, **metrics})
     return metrics.get("hellaswag/acc_norm", metrics.get(f"{cfg.split}/loss", float("nan")))
 
 
 def main() -> None:
-    one_line_config_errors()
-    hydra_main()
+    run_hydra("eval", evaluate_job)
 
 
 if __name__ == "__main__":

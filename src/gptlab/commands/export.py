@@ -1,24 +1,36 @@
-"""Export: ``python -m gptlab export <gptlab .ckpt> <out folder>`` -> a Hugging Face folder."""
+"""Export: ``gptlab export <gptlab .ckpt> <out folder> [--force]`` -> a Hugging Face folder."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from gptlab.checkpoints.weights import model_from_checkpoint
 from gptlab.commands.cli import EXIT_USER_ERROR, print_error
-from gptlab.errors import GptlabError
-from gptlab.interop.hf import save_hf
 
-USAGE = "usage: python -m gptlab export <gptlab .ckpt> <out folder>"
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptlab export",
+        description="Write a gptlab checkpoint as a Hugging Face folder: weights, config, "
+        "generation config and GPT-2's tokenizer files, which transformers' "
+        "AutoModelForCausalLM and AutoTokenizer load.",
+    )
+    parser.add_argument("checkpoint", help="a gptlab .ckpt (e.g. <run>/checkpoints/last.ckpt)")
+    parser.add_argument("folder", help="the folder to write (made if missing)")
+    parser.add_argument(
+        "--force", action="store_true", help="replace files of the same names already there"
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print(USAGE, file=sys.stderr)
-        return EXIT_USER_ERROR
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from gptlab.checkpoints.weights import model_from_checkpoint
+    from gptlab.errors import GptlabError
+    from gptlab.interop.hf import save_hf
+
     try:
-        folder = save_hf(model_from_checkpoint(args[0]), args[1])
+        folder = save_hf(model_from_checkpoint(args.checkpoint), args.folder, force=args.force)
     except GptlabError as err:
         print_error(err)
         return EXIT_USER_ERROR

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
 from gptlab.checkpoints.weights import load_model
-from gptlab.commands import conf_dir
-from gptlab.commands.cli import one_line_config_errors, user_errors
+from gptlab.commands.cli import user_errors
+from gptlab.commands.entry import run_hydra
 from gptlab.data.tokenizer import EOT_ID, check_reads_gpt2_tokens, decode, encode
 from gptlab.errors import ConfigError
 from gptlab.model.generate import generate
@@ -76,15 +75,13 @@ def run_generation(cfg: DictConfig) -> list[str]:
     return samples
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="generate")
-def hydra_main(cfg: DictConfig) -> None:
+def generate_job(cfg: DictConfig) -> None:
     with user_errors():
         run_generation(cfg)
 
 
 def main() -> None:
-    one_line_config_errors()
-    hydra_main()
+    run_hydra("generate", generate_job)
 
 
 if __name__ == "__main__":

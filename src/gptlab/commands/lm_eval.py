@@ -7,9 +7,23 @@ find it; this command imports the registration, then hands over to the harness u
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from gptlab.commands.cli import EXIT_USER_ERROR, print_error
+
+
+def parser() -> argparse.ArgumentParser:
+    """For ``--help`` only: every argument goes to the harness's own command line."""
+    parser = argparse.ArgumentParser(
+        prog="gptlab lm_eval",
+        description="The lm-evaluation-harness on a gptlab checkpoint (pip install -e '.[eval]'). "
+        "Every option is the harness's own (lm_eval --help lists them).",
+        epilog="example: gptlab lm_eval --model gptlab --model_args ckpt_path=<run>/checkpoints/"
+        "last.ckpt --tasks hellaswag,arc_easy --batch_size 32 --output_path results/",
+    )
+    parser.add_argument("arguments", nargs="*", help="the harness's arguments")
+    return parser
 
 
 def main() -> None:

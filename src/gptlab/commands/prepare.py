@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gptlab.commands import conf_dir
-from gptlab.commands.cli import one_line_config_errors, user_errors
+from gptlab.commands.cli import user_errors
+from gptlab.commands.entry import run_hydra
 from gptlab.data.prepare import prepare_corpus
 from gptlab.errors import ConfigError
 
@@ -31,15 +30,13 @@ def prepare(cfg: DictConfig) -> dict:
     return prepare_corpus(source, data.path, **options)
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="prepare")
-def hydra_main(cfg: DictConfig) -> None:
+def prepare_job(cfg: DictConfig) -> None:
     with user_errors():
         prepare(cfg)
 
 
 def main() -> None:
-    one_line_config_errors()
-    hydra_main()
+    run_hydra("prepare", prepare_job)
 
 
 if __name__ == "__main__":

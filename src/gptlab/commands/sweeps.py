@@ -9,6 +9,7 @@ into ``results.csv`` and ``results.md`` in the sweep folder, sorted by the optim
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -196,13 +197,23 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "\\|")
 
 
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptlab sweeps",
+        description="(Re)build a sweep folder's results.csv and results.md from its jobs' "
+        "result.json and metrics, best first, and print the table.",
+    )
+    parser.add_argument("sweep", type=Path, help="a sweep folder: logs/train/multiruns/<time>")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m gptlab sweeps <sweep folder>", file=sys.stderr)
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.sweep.is_dir():
+        print(f"error: {args.sweep} is not a folder; give a sweep folder", file=sys.stderr)
         return 2
-    rows = write_tables(args[0])
-    print((Path(args[0]) / "results.md").read_text(), end="")
+    rows = write_tables(args.sweep)
+    print((args.sweep / "results.md").read_text(), end="")
     return 0 if rows else 1
 
 

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from gptlab.commands import conf_dir
-from gptlab.commands.cli import (
-    error_message,
-    one_line_config_errors,
-    quiet_lightning_notices,
-    user_errors,
-)
+from gptlab.commands.cli import error_message, quiet_lightning_notices, user_errors
+from gptlab.commands.entry import run_hydra
 from gptlab.commands.startup import stop_signals_exit_cleanly
 from gptlab.runtime import run_folder
 from gptlab.runtime.build import build
@@ -34,17 +29,28 @@ from gptlab.runtime.distributed import job_scope, use_job_command_for_ddp_ranks
 from gptlab.runtime.fit import fit
 from gptlab.runtime.result import score, write_result
 from gptlab.runtime.spec import RunSpec, build_spec
+from gptlab.runtime.summary import outcome, summary_text
 from gptlab.runtime.tracking import finish_wandb, own_wandb_service
 from gptlab.training.numerics import NonFiniteError
 
 log = logging.getLogger("train")
 
 
+@dataclass
+class Trained:
+    metrics: dict[str, float]  # the final metrics: val/loss and friends
+    facts: dict[str, Any] = field(default_factory=dict)  # how it ended (runtime.summary.outcome)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """One training run in this process (tests, benchmarks, notebooks): checked, locked, trained;
     returns the final metrics (``val/loss`` and friends) as floats."""
     spec = build_spec(cfg)
-    return train_spec(spec, run_folder.begin(spec.run_dir))
+    attempt = run_folder.begin(spec.run_dir)
+    try:
+        return train_spec(spec, attempt).metrics
+    finally:
+        run_folder.end(attempt)
 
 
 def nothing_to_train(spec: RunSpec) -> str:
@@ -56,34 +62,34 @@ def nothing_to_train(spec: RunSpec) -> str:
 
 def train_spec(
     spec: RunSpec, attempt: run_folder.Attempt, hydra_config: Any | None = None
-) -> dict[str, float]:
+) -> Trained:
     """Train the checked ``spec`` in ``attempt``'s folder; with ``hydra_config`` (a Hydra job) the
-    start's record and ``train.log`` are written once the objects are built."""
+    start's record and ``train.log`` are written once the objects are built. The caller ends the
+    attempt (``run_folder.end``: the log closed, the lock released)."""
     if spec.nothing_to_train:
         rank_zero_only(log.info)(nothing_to_train(spec))
-        return {}
+        return Trained({})
     use_job_command_for_ddp_ranks()
     quiet_lightning_notices()
     run_folder.claim(attempt)
-    try:
-        built = build(spec)
-        if hydra_config is not None:
-            run_folder.write_record(attempt, spec.config, hydra_config)
-            run_folder.open_log(attempt, "train.log")
-        if spec.config.get("print_config") and rank_zero_only.rank == 0:
-            from gptlab.commands.config_tree import print_config
+    built = build(spec)
+    if hydra_config is not None:
+        run_folder.write_record(attempt, spec.config, hydra_config)
+        run_folder.open_log(attempt, "train.log")
+        if rank_zero_only.rank == 0:  # beside the record of the start
+            from gptlab.commands.config_tree import save_config
 
-            print_config(spec.config, attempt.folder / "config_tree.log")
-        with job_scope():
-            try:
-                metrics = fit(spec, built)
-            except BaseException:
-                finish_wandb(exit_code=1)  # W&B shows the run as failed
-                raise
-            finish_wandb(exit_code=0)  # a sweep's next job starts a run of its own
-            return metrics
-    finally:
-        run_folder.end(attempt)
+            show = bool(spec.config.get("print_config"))
+            save_config(spec.config, attempt.folder / "config_tree.log", show)
+    with job_scope():
+        try:
+            metrics = fit(spec, built)
+        except BaseException:
+            finish_wandb(exit_code=1)  # W&B shows the run as failed
+            raise
+        facts = outcome(spec, built, metrics)
+        finish_wandb(exit_code=0)  # a sweep's next job starts a run of its own
+        return Trained(metrics, facts)
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
@@ -107,41 +113,54 @@ def run_and_record(
     failed before its error line; a refused start is not recorded, so an existing run folder it
     named stays as it was.
     """
+    try:
+        return check_train_record(cfg, attempt, sweep, hydra_config)
+    finally:
+        run_folder.end(attempt)  # after the summary: train.log holds it too
+
+
+def check_train_record(
+    cfg: DictConfig, attempt: run_folder.Attempt, sweep: bool, hydra_config: Any | None
+) -> float | None:
     metric = cfg.get("optimized_metric")
     start = time.time()
 
     def record(
-        status: str, value: float | None, metrics: dict | None = None, error: str | None = None
+        status: str, value: float | None, trained: Trained | None = None, error: str | None = None
     ) -> None:
-        if rank_zero_only.rank == 0:
-            target = {
-                k: v for k, v in (metrics or {}).items() if "target" in k or k == "training_s"
-            }
-            write_result(
-                attempt.run_dir,
-                status=status,
-                metric=metric,
-                value=value,
-                tokens_seen=(metrics or {}).get("train/tokens"),
-                wall_time_s=round(time.time() - start, 1),
-                error=error,
-                **target,
-            )
+        if rank_zero_only.rank != 0:
+            return
+        metrics = trained.metrics if trained else {}
+        target = {k: v for k, v in metrics.items() if "target" in k}
+        result = {
+            "status": status,
+            "metric": metric,
+            "value": value,
+            "wall_time_s": round(time.time() - start, 1),
+            "error": error,
+            "tokens_seen": metrics.get("train/tokens"),
+            **(trained.facts if trained else {}),
+            **target,
+        }
+        write_result(attempt.run_dir, result)
+        if trained and trained.facts:
+            for line in summary_text(result).splitlines():
+                log.info(line)
 
     if sweep:
         try:
-            spec = build_spec(cfg)
+            spec = build_spec(cfg, sweep=True)
             if spec.nothing_to_train:
                 rank_zero_only(log.info)(nothing_to_train(spec))
                 return None
-            metrics = train_spec(spec, attempt, hydra_config)
+            trained = train_spec(spec, attempt, hydra_config)
         except Exception as err:
             log.error("job failed; scored as the worst value: %s", error_message(err) or err)
             record("failed", None, error=f"{type(err).__name__}: {err}")
             return score(None)
-        value = optimized_value(cfg, metrics)
+        value = optimized_value(cfg, trained.metrics)
         ok = value is not None and score(value) == value
-        record("ok" if ok else "not finite", value, metrics)
+        record("ok" if ok else "not finite", value, trained)
         return score(value) if metric else None
 
     spec = build_spec(cfg)
@@ -149,17 +168,17 @@ def run_and_record(
         rank_zero_only(log.info)(nothing_to_train(spec))
         return None
     try:
-        metrics = train_spec(spec, attempt, hydra_config)
+        trained = train_spec(spec, attempt, hydra_config)
     except NonFiniteError as err:
         record("failed", None, error=f"{type(err).__name__}: {err}")
         raise
-    value = optimized_value(cfg, metrics)
-    record("ok", value, metrics)
+    value = optimized_value(cfg, trained.metrics)
+    record("ok", value, trained)
     return value
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
-def hydra_main(cfg: DictConfig) -> float | None:
+def train_job(cfg: DictConfig) -> float | None:
+    """The Hydra job of ``python train.py``: one run, or one job of a sweep."""
     hydra_cfg = HydraConfig.get()
     attempt = run_folder.begin(Path(hydra_cfg.runtime.output_dir), records=True)
     if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -171,8 +190,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     with stop_signals_exit_cleanly():  # a stop signal before training: exit 0, nothing written
         own_wandb_service()
-        one_line_config_errors()
-        hydra_main()
+        run_hydra("train", train_job)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -160,13 +161,16 @@ def prepare_corpus(
     writer = PartWriter(out_dir, state)
     pieces_done = state["pieces_done"]
     num_proc = num_proc or os.cpu_count() or 1
-    bar = tqdm(desc=f"tokenizing into {out_dir}", unit="tok", unit_scale=True, disable=not progress)
+    # a bar on a terminal; in a log (SLURM, a pipe) its repaints would be noise: the line at the
+    # end says what was prepared
+    shown = progress and sys.stderr.isatty()
+    bar = tqdm(desc=f"tokenizing into {out_dir}", unit="tok", unit_scale=True, disable=not shown)
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     tokenize = functools.partial(
         tokenize_pieces, val_fraction=val_fraction, seed=seed, split_by=split_by
     )
     total = sum(part.get(s, {}).get("tokens", 0) for part in state["parts"] for s in ("train", "val"))
-    with context.Pool(num_proc) as pool:
+    with context.Pool(num_proc, initializer=default_signals) as pool:
         work = batched(enumerate(pieces, start=pieces_done), batch_pieces)
         for results in pool.imap(tokenize, work):
             for index, tokens, split in results:
@@ -182,6 +186,16 @@ def prepare_corpus(
     if writer.sizes["train"] or writer.sizes["val"]:
         writer.flush(pieces_done, counter.count)
     return write_manifest(out_dir, state, pieces_done)
+
+
+def default_signals() -> None:
+    """In a tokenizing worker: the default signal handlers. The pool ends its workers with
+    SIGTERM; the handlers a command installs for a clean stop (inherited through fork) would turn
+    that into a traceback per worker."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def read_journal(path: Path) -> dict[str, Any] | None:

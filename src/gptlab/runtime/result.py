@@ -20,5 +20,5 @@ def score(value: float | None, direction: str = "minimize") -> float:
     return value
 
 
-def write_result(run_dir: Path, **result: Any) -> None:
-    atomic.write_json(Path(run_dir) / RESULT_FILE, result)
+def write_result(folder: Path, result: dict[str, Any]) -> None:
+    atomic.write_json(Path(folder) / RESULT_FILE, result)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gptlab.checkpoints.resume import Resume, check_resumable, find_resume
 from gptlab.checkpoints.weights import initial_weights
-from gptlab.errors import ConfigError, GptlabError, Problems
+from gptlab.errors import ConfigError, GptlabError, Problems, did_you_mean
 from gptlab.kernels import KernelConfig, float8
 from gptlab.kernels import attention as attention_kernels
 from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
@@ -69,6 +69,7 @@ class RunSpec:
     datamodule: L.LightningDataModule  # instantiated and checked; no data read beyond that
     accumulation: int  # micro-batches per optimizer step on each process
     max_steps: int
+    checkpoints: str = "all"  # what the run keeps: all (best and last), last, none
     train: bool = True
     resume: Resume | None = None  # the checkpoint training continues from
     init_from: str | None = None
@@ -81,8 +82,12 @@ class RunSpec:
         return bool(self.train and self.resume and 0 < self.max_steps <= self.resume.step)
 
 
-def build_spec(cfg: DictConfig) -> RunSpec:
-    """The checked spec of the run ``cfg`` describes; raises every user error at once."""
+CHECKPOINTS = ("auto", "all", "last", "none")
+
+
+def build_spec(cfg: DictConfig, sweep: bool = False) -> RunSpec:
+    """The checked spec of the run ``cfg`` describes (``sweep``: a job of a multirun); raises
+    every user error at once."""
     problems = Problems()
     run_dir = Path(cfg.paths.output_dir)
     train = bool(cfg.get("train", True))
@@ -124,6 +129,13 @@ def build_spec(cfg: DictConfig) -> RunSpec:
                 datamodule.batch_size,
                 devices.world_size,
             )
+    checkpoints = str(cfg.get("checkpoints", "auto"))
+    if checkpoints not in CHECKPOINTS:
+        problems.found.append(
+            ConfigError(f"checkpoints={checkpoints!r} must be one of {list(CHECKPOINTS)}")
+        )
+    elif checkpoints == "auto":  # a sweep's many jobs keep only what a resume needs
+        checkpoints = "last" if sweep else "all"
     max_steps = int(cfg.trainer.get("max_steps", -1) or 0)
     if train and resume is None and max_steps == 0:
         problems.found.append(
@@ -142,6 +154,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         datamodule=datamodule,
         accumulation=accumulation,
         max_steps=max_steps,
+        checkpoints=checkpoints,
         train=train,
         resume=resume,
         init_from=str(init_from) if init_from else None,
@@ -162,8 +175,9 @@ def architecture(node: Any) -> GPTConfig:
     values = plain(node)
     for key in values:
         if key not in ARCHITECTURE_KEYS:
+            hint = did_you_mean(key, ARCHITECTURE_KEYS, "model")
             raise moved(f"model.{key}") or ConfigError(
-                f"model.{key} is not an architecture setting; known: {list(ARCHITECTURE_KEYS)}"
+                f"model.{key} is not an architecture setting{hint}"
             )
     return GPTConfig.from_dict(values)
 
@@ -172,8 +186,9 @@ def module_settings(values: Mapping[str, Any]) -> ModuleSettings:
     known = ModuleSettings.__dataclass_fields__
     for key in values:
         if key not in known:
+            hint = did_you_mean(key, known, "module")
             raise moved(f"module.{key}") or ConfigError(
-                f"module.{key} is not a module setting; known: {sorted(known)}"
+                f"module.{key} is not a module setting{hint}"
             )
     settings = ModuleSettings(**values)
     settings.validate()

@@ -30,6 +30,9 @@ from urllib.parse import urlparse
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from gptlab import atomic
+from gptlab.upstream.wandb import drop_unset_init_arguments
+
 log = logging.getLogger(__name__)
 ID_FILE = "wandb_id.txt"
 DEFAULT_SERVER = "https://api.wandb.ai"
@@ -85,7 +88,10 @@ def choose_mode(timeout_s: float) -> tuple[str, str | None]:
 class StepWandbLogger(WandbLogger):
     """Lightning's WandbLogger, logging each row at the optimizer step it belongs to as W&B's own
     step (Lightning's leaves W&B counting its calls). A resumed run, online or offline, goes on
-    at the step it resumed from, so ``wandb sync`` of every offline part uploads one history."""
+    at the step it resumed from, so ``wandb sync`` of every offline part uploads one history.
+    ``offline_sync``: the command that uploads an offline run (None online)."""
+
+    offline_sync: str | None = None
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -129,7 +135,7 @@ def run_id(save_dir: Path) -> str:
     new_id = secrets.token_hex(4)  # W&B ids: short, lowercase letters and digits
     if rank_zero_only.rank == 0:
         save_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_id)
+        atomic.write_text(path, new_id)
     return new_id
 
 
@@ -150,6 +156,8 @@ def wandb_logger(
     why_offline = None
     if not mode:
         mode, why_offline = choose_mode(connect_timeout_s)
+    import wandb
+
     logger = StepWandbLogger(
         save_dir=str(folder),
         project=project,
@@ -161,7 +169,12 @@ def wandb_logger(
         resume="allow",
         log_model=log_model,
         mode=mode,
+        # metrics, not screen frames: no console capture (a progress line repaints it hundreds of
+        # times), and none of W&B's own lines (the run's folder and sync command are gptlab's)
+        settings=wandb.Settings(console="off", silent=True),
     )
+    drop_unset_init_arguments(logger)
+    logger.offline_sync = sync_command(folder) if mode == "offline" else None
     if mode == "offline":
         rank_zero_only(log.info)(
             "W&B is offline (%s): the run is saved under %s; upload it later with: %s",

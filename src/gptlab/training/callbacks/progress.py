@@ -4,6 +4,9 @@ On a terminal, one live line (Rich). Anywhere else (a SLURM log, ``nohup``, a pi
 line for every metrics row, on stdout and in ``train.log``::
 
     step 20/300 | 0:00:12 elapsed, 0:02:48 left | loss 7.0261 | 1,234 tok/s | val 7.5617
+    validation at step 50: val/loss 7.1235 | val/ppl 1240.20 | val/bpb 2.8612 (1.9 s)
+
+and the validation lines above the live line on a terminal.
 
 The values are the logged ones (:class:`~gptlab.training.metrics.StepMetrics` rows, which reach
 the host without waiting for the GPU): ``loss`` is ``train/loss``, the mean over every micro-batch
@@ -45,6 +48,12 @@ def describe(values: dict[str, float]) -> str:
     return " | ".join(fmt.format(values[k]) for k, fmt in SHOWN if k in values)
 
 
+def validation_line(step: int, row: dict[str, float], seconds: float) -> str:
+    formats = {"val/loss": "{:.4f}", "val/ppl": "{:.2f}", "val/bpb": "{:.4f}"}
+    values = " | ".join(f"{k} {fmt.format(row[k])}" for k, fmt in formats.items() if k in row)
+    return f"validation at step {step}: {values} ({seconds:.1f} s)"
+
+
 def clock(seconds: float) -> str:
     return str(datetime.timedelta(seconds=round(max(seconds, 0.0))))
 
@@ -62,6 +71,7 @@ class StepProgressBar(ProgressBar):
         self.total: int | None = None
         self._started_at = 0.0
         self._first_step = 0
+        self._validation: tuple[int, dict[str, float]] | None = None  # its time comes after
 
     def disable(self) -> None:
         self.enabled = False
@@ -82,6 +92,11 @@ class StepProgressBar(ProgressBar):
 
     def on_row(self, step: int, row: dict[str, float]) -> None:
         """A metrics row was written: show its values; off a terminal, as one line."""
+        if "val/loss" in row:
+            self._validation = (step, row)
+        if "perf/val_s" in row and self._validation is not None:  # the validation's time
+            self.say(validation_line(*self._validation, row["perf/val_s"]))
+            self._validation = None
         shown = {k: row[k] for k, _ in SHOWN if k in row}
         if not shown:
             return
@@ -90,6 +105,13 @@ class StepProgressBar(ProgressBar):
             self.progress.update(self.task, values=describe(self.shown))
         elif "train/loss" in row:
             emit(self.line(step))
+
+    def say(self, line: str) -> None:
+        """A line of its own: above the live line on a terminal, else as a log line."""
+        if self.progress is not None:
+            self.progress.console.print(line, highlight=False)
+        else:
+            emit(line)
 
     def line(self, step: int) -> str:
         elapsed = time.monotonic() - self._started_at
