@@ -58,4 +58,48 @@ def test_a_full_disk_is_one_line_and_the_previous_file_stays(tmp_path, monkeypat
     monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(100, 100, 0))
     with pytest.raises(Exception) as full:
         atomic.atomic_write(target, torch_save_failed)
-    assert "no space left on its disk (0.0 GiB free)" in error_message(full.value)
+    assert "no space left on its disk (0 bytes free)" in error_message(full.value)
+
+
+class FullDisk:
+    """A file whose disk fills after ``room`` bytes, as ``open`` in gptlab.atomic returns it."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def open(self, path, mode="r", *args, **kwargs):
+        import errno
+        import io
+
+        room = self.room
+
+        class Filling(io.FileIO):
+            def write(self, data):
+                nonlocal room
+                room -= len(data)
+                if room < 0:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return super().write(data)
+
+        return Filling(path, mode)
+
+
+def test_torch_save_on_a_full_disk_names_the_bytes_needed_and_free(tmp_path, monkeypatch):
+    """torch.save raises its own RuntimeError ("unexpected pos") over the ENOSPC of the file: still
+    the full-disk line, with about the file's size."""
+    import pytest
+    import torch
+
+    from gptlab.commands.cli import error_message
+
+    target = tmp_path / "last.ckpt"
+    atomic.torch_save({"w": torch.zeros(250_000)}, target)  # 1 MB
+    before = target.read_bytes()
+    monkeypatch.setattr(atomic, "open", FullDisk(room=100_000).open, raising=False)
+    with pytest.raises(Exception) as full:
+        atomic.torch_save({"w": torch.ones(250_000), "tied": [torch.ones(1)]}, target)
+    message = error_message(full.value)
+    assert message.startswith(f"cannot write {target}: no space left on its disk (it needs about ")
+    assert "1.0 MB" in message and " free)" in message and "\n" not in message, message
+    assert target.read_bytes() == before
+    assert atomic.tensor_bytes({"a": (w := torch.ones(10)), "b": [w, w[2:]]}) == 40

@@ -23,12 +23,16 @@ TEMP_MARK = ".tmp-"
 
 
 def atomic_write(
-    path: str | Path, write: Callable[[IO[bytes]], None], keep_previous: str | Path | None = None
+    path: str | Path,
+    write: Callable[[IO[bytes]], None],
+    keep_previous: str | Path | None = None,
+    size_hint: int | None = None,
 ) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, then move it into place.
 
     ``keep_previous``: the file being replaced stays under that name (write-then-rotate), so the
-    one before the newest survives whatever happens to the newest.
+    one before the newest survives whatever happens to the newest. ``size_hint``: about how many
+    bytes the file takes, for the message of a full disk.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,12 +49,7 @@ def atomic_write(
         full = disk_full(err, path.parent)  # measured before the partial file is removed
         temp.unlink(missing_ok=True)
         if full:
-            free = shutil.disk_usage(path.parent).free / 2**30
-            raise DiskFullError(
-                f"cannot write {path}: no space left on its disk ({free:.1f} GiB free); the "
-                "previous file is intact: free space, or move the run (paths.log_dir) to a "
-                "larger disk and resume"
-            ) from err
+            raise DiskFullError(disk_full_message(path, size_hint)) from None
         raise
     fsync_folder(path.parent)
     for stale in path.parent.glob(f".{path.name}{TEMP_MARK}*"):  # left by killed writers
@@ -60,16 +59,41 @@ def atomic_write(
 
 
 def disk_full(err: BaseException, folder: Path) -> bool:
-    """ENOSPC as an OSError, or torch.save's RuntimeError ("... file write failed", which does
-    not say why) while the disk has next to nothing left."""
-    if isinstance(err, OSError):
-        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    """ENOSPC (or a full quota) anywhere in the chain of ``err`` (torch.save raises its own
+    RuntimeError, "unexpected pos", over the OSError of the file it writes), or torch.save's
+    "file write failed", which does not say why, while the disk has next to nothing left."""
+    current: BaseException | None = err
+    while current is not None:
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        current = current.__cause__ or current.__context__
     if not isinstance(err, RuntimeError) or "write failed" not in str(err):
         return False
     try:
         return shutil.disk_usage(folder).free < 64 * 2**20
     except OSError:
         return False
+
+
+def size_text(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def disk_full_message(path: Path, size_hint: int | None) -> str:
+    try:
+        free = size_text(shutil.disk_usage(path.parent).free)
+    except OSError:
+        free = "unknown"
+    needed = f"it needs about {size_text(size_hint)}, " if size_hint else ""
+    return (
+        f"cannot write {path}: no space left on its disk ({needed}{free} free); the previous "
+        "file is intact: free space, or move the run (paths.log_dir) to a larger disk, and resume "
+        "(ckpt_path=last)"
+    )
 
 
 def _keep_as(path: Path, previous: Path) -> None:
@@ -126,4 +150,25 @@ def torch_save(obj: Any, path: str | Path, keep_previous: str | Path | None = No
     """``torch.save`` through :func:`atomic_write`."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f), keep_previous)
+    return atomic_write(path, lambda f: torch.save(obj, f), keep_previous, tensor_bytes(obj))
+
+
+def tensor_bytes(obj: Any) -> int:
+    """The bytes of the tensors in ``obj`` (each storage once): about the size of its file."""
+    import torch
+
+    seen: dict[int, int] = {}
+
+    def visit(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        elif isinstance(item, dict):
+            for value in item.values():
+                visit(value)
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                visit(value)
+
+    visit(obj)
+    return sum(seen.values())

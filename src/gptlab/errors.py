@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 
 class GptlabError(Exception):
@@ -49,6 +50,44 @@ def check_known_keys(cls: type, values: dict, group: str, kind: str) -> None:
         raise ConfigError(
             f"{group}.{unknown[0]} is not {kind}{did_you_mean(unknown[0], known, group)}"
         )
+
+
+def check_types(hints: dict[str, Any], values: dict[str, Any], group: str) -> None:
+    """Name the first value of ``values`` that is not of the type its annotation in ``hints``
+    says (``optim.lr='abc' must be a number``; ``group`` "" for top-level keys), before a comparison inside a check raises a
+    TypeError that names neither the key nor the type. Annotations of bool, int, float and str
+    (or those or None) are checked; others are left to the caller's own checks."""
+    for key, value in values.items():
+        wanted = _simple_types(hints.get(key))
+        if not wanted or value is None and type(None) in wanted:
+            continue
+        if isinstance(value, bool):
+            ok = bool in wanted
+        elif isinstance(value, int):
+            ok = int in wanted or float in wanted
+        else:
+            ok = any(isinstance(value, t) for t in wanted if t is not int)
+        if not ok:
+            kinds = [KIND[t] for t in wanted if t in KIND]
+            name = f"{group}.{key}" if group else key
+            raise ConfigError(f"{name}={value!r} must be {' or '.join(kinds)}")
+
+
+KIND = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+        type(None): "null"}  # fmt: skip
+
+
+def _simple_types(annotation: Any) -> tuple[type, ...]:
+    import types
+    import typing
+
+    if annotation in KIND:
+        return (annotation,)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if all(a in KIND for a in args):
+            return tuple(args)
+    return ()
 
 
 def user_error(err: BaseException) -> GptlabError | None:

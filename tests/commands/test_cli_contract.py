@@ -55,11 +55,17 @@ def test_one_line_exit_two_nothing_touched(workspace, overrides, message):
 
 
 def test_python_m_gptlab_runs_the_same_commands(workspace):
-    # a config error Hydra finds before the task runs, through `python -m gptlab train`
-    result = run_cli("-m gptlab train", *RUN, "model=gpt3", cwd=workspace)
+    # an error Hydra meets before the task runs (making the run folder where a file is), through
+    # `python -m gptlab train`
+    (workspace / "a_file").write_text("mine\n")
+    result = run_cli("-m gptlab train", *RUN, f"hydra.run.dir={workspace}/a_file", cwd=workspace)
     assert result.returncode == 2
-    assert "Could not find 'model/gpt3' Available options" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot make the run folder {workspace}/a_file: a file has its name; choose "
+        "another hydra.run.dir=... (hydra.sweep.dir=... in a multirun), paths.log_dir=... or "
+        "run_name=..."
+    ]
+    assert (workspace / "a_file").read_text() == "mine\n"
 
 
 def test_hydra_full_error_asks_for_the_traceback_instead_of_the_line(monkeypatch, capsys):

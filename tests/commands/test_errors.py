@@ -63,6 +63,10 @@ CASES = [
     (["+model.fused_loss=true"], "model.fused_loss is now kernels.fused_loss"),
     (["model.context_length=200000"], "data.context_length=200000 is too long"),
     (["optim.lr=-1"], "optim.lr=-1 must be > 0"),
+    (["optim.lr=abc"], "optim.lr='abc' must be a number"),  # the key and the type
+    (["optim.warmup_steps=10.5"], "optim.warmup_steps=10.5 must be an integer"),
+    (["data.batch_size=abc"], "data.batch_size='abc' must be an integer"),
+    (["trainer.max_steps=abc"], "trainer.max_steps='abc' must be a number of optimizer steps"),
     (["optim.beta1=1.5"], "optim.beta1=1.5"),
     (["optim.schedule=step"], "optim.schedule='step' must be one of"),
     (["optim=muon", "optim.adjust_lr_fn=rms"], "optim.adjust_lr_fn='rms' must be one of"),
@@ -143,12 +147,14 @@ def test_bad_input_gets_one_clear_line(workspace, cache_dir, overrides, message)
 def test_every_problem_of_a_command_is_reported_at_once(workspace, cache_dir):
     """The run spec collects every check's error before anything is written: one line each."""
     message = error_of(
-        ["model.n_layers=0", "optim.lr=-1", "data.batch_size=0", "seed=abc"], workspace, cache_dir
+        ["model.n_layers=0", "optim.lr=-1", "data.batch_size=0", "trainer.max_steps=-5"],
+        workspace,
+        cache_dir,
     )
     lines = message.splitlines()
     assert len(lines) == 4, lines
     assert {line.split("=")[0] for line in lines} == {
-        "seed", "model.n_layers", "optim.lr", "data.batch_size"
+        "trainer.max_steps", "model.n_layers", "optim.lr", "data.batch_size"
     }  # fmt: skip
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -121,11 +120,16 @@ def test_streaming_prints_characters_split_across_tokens_whole(checkpoint, capsy
         ("top_p=0", "top_p=0 must be in (0, 1]"),
         ("top_p=1.5", "top_p=1.5 must be in (0, 1]"),
         ("top_k=0", "top_k=0 must be >= 1 or null"),
+        ("max_new_tokens=-1", "max_new_tokens=-1 must be >= 0"),  # and blames nothing else
+        ("num_samples=0", "num_samples=0 must be >= 1"),
+        ("temperature=abc", "temperature='abc' must be a number"),
+        ("top_k=2.5", "top_k=2.5 must be an integer or null"),
     ],
 )
 def test_impossible_sampling_settings_get_one_line(checkpoint, setting, message):
-    with pytest.raises(GptlabError, match=re.escape(message)):
+    with pytest.raises(GptlabError) as refused:
         run_generation(config("generate", f"ckpt_path={checkpoint}", setting))
+    assert str(refused.value) == message or str(refused.value).startswith(message + " ")
 
 
 def test_an_empty_prompt_starts_from_end_of_text_without_printing_it(checkpoint, capsys):

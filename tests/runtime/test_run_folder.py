@@ -7,6 +7,7 @@ real command lines)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -165,3 +166,33 @@ def test_a_stop_signal_before_training_exits_zero_and_removes_the_new_folder(
 def test_in_process_runs_train_without_a_record(tmp_path, cache_dir):
     run = train_run(tmp_path, tmp_path / "run", cache_dir, *tiny("trainer.max_steps=2"))
     assert not (run / ".hydra").exists() and not (run / ".lock").exists()
+
+
+def test_a_full_disk_while_saving_is_one_line_and_the_run_is_on_record_as_failed(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
+    """ENOSPC while the last checkpoint is written (in the background thread): one line naming the
+    file, the bytes needed and free; result.json says failed; what training wrote stays."""
+    import builtins
+
+    from test_atomic import FullDisk
+
+    from gptlab import atomic
+
+    full = FullDisk(room=4096).open
+
+    def open_on_a_full_disk(path, *args, **kwargs):
+        opener = full if ".ckpt" in str(path) else builtins.open
+        return opener(path, *args, **kwargs)
+
+    monkeypatch.setattr(atomic, "open", open_on_a_full_disk, raising=False)
+    run = tmp_path / "run"
+    assert start(tmp_path, run, cache_dir) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"error: cannot write {run / 'checkpoints'}")
+    assert "no space left on its disk (it needs about " in lines[0] and " free)" in lines[0]
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "failed" and result["error"].startswith("DiskFullError: cannot")
+    assert (run / "csv" / "metrics.csv").is_file() and not (run / ".lock").exists()

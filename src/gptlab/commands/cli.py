@@ -81,7 +81,9 @@ def grammar_hint(text: str) -> str:
 
 def _report(err: BaseException) -> None:
     """One ``error:`` line and exit 2 for user and config errors; anything else is Hydra's."""
-    message = error_message(err)
+    from gptlab.upstream.hydra import output_dir_error
+
+    message = error_message(err) or output_dir_error(err)
     if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
         return
     print_error(message)

@@ -11,17 +11,21 @@ from gptlab.checkpoints.weights import load_model
 from gptlab.commands.cli import user_errors
 from gptlab.commands.entry import run_hydra
 from gptlab.data.tokenizer import EOT_ID, check_reads_gpt2_tokens, decode, encode
-from gptlab.errors import ConfigError
+from gptlab.errors import ConfigError, check_types
 from gptlab.model.generate import generate
 from gptlab.text import TextStream
+
+SETTINGS = {"num_samples": int, "max_new_tokens": int, "temperature": float,
+            "top_p": float | None, "top_k": int | None}  # fmt: skip
 
 
 def check_settings(cfg: DictConfig) -> None:
     """One line for a sampling setting that cannot work."""
-    if cfg.num_samples < 1 or cfg.max_new_tokens < 0:
-        raise ConfigError(
-            f"num_samples={cfg.num_samples} must be >= 1 and max_new_tokens={cfg.max_new_tokens} >= 0"
-        )
+    check_types(SETTINGS, {key: cfg.get(key) for key in SETTINGS}, group="")
+    if cfg.num_samples < 1:
+        raise ConfigError(f"num_samples={cfg.num_samples} must be >= 1")
+    if cfg.max_new_tokens < 0:
+        raise ConfigError(f"max_new_tokens={cfg.max_new_tokens} must be >= 0")
     if cfg.temperature < 0:
         raise ConfigError(f"temperature={cfg.temperature} must be >= 0 (0: greedy)")
     if cfg.top_p is not None and not 0 < cfg.top_p <= 1:

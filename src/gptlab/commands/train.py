@@ -9,6 +9,7 @@ sweeper optimizes returned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from omegaconf import DictConfig
 from gptlab.commands.cli import error_message, quiet_lightning_notices, user_errors
 from gptlab.commands.entry import run_hydra
 from gptlab.commands.startup import stop_signals_exit_cleanly
+from gptlab.errors import DiskFullError
 from gptlab.runtime import run_folder
 from gptlab.runtime.build import build
 from gptlab.runtime.distributed import job_scope, use_job_command_for_ddp_ranks
@@ -109,8 +111,8 @@ def run_and_record(
     """Check, train and write the run's ``result.json``: the metric, status, tokens, wall time.
 
     In a sweep a failing, refused or non-finite job scores the worst value instead of ending the
-    sweep. A single run that stops on a non-finite loss (``module.nonfinite=stop``) is recorded as
-    failed before its error line; a refused start is not recorded, so an existing run folder it
+    sweep. A single run that stops on a non-finite loss (``module.nonfinite=stop``) or a full disk
+    is recorded as failed before its error line; a refused start is not recorded, so an existing run folder it
     named stays as it was.
     """
     try:
@@ -169,8 +171,9 @@ def check_train_record(
         return None
     try:
         trained = train_spec(spec, attempt, hydra_config)
-    except NonFiniteError as err:
-        record("failed", None, error=f"{type(err).__name__}: {err}")
+    except (NonFiniteError, DiskFullError) as err:  # it trained, then failed: on record
+        with contextlib.suppress(OSError):  # a disk that is full may not take result.json either
+            record("failed", None, error=f"{type(err).__name__}: {err}")
         raise
     value = optimized_value(cfg, trained.metrics)
     record("ok", value, trained)

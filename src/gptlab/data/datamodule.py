@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from gptlab.data.shards import (
     read_manifest,
     split_paths,
 )
-from gptlab.errors import ConfigError
+from gptlab.errors import ConfigError, check_types
 from gptlab.upstream.lightning import micro_batches_trained
 
 
@@ -55,6 +56,8 @@ class TokenDataModule(L.LightningDataModule):
         pin_memory: bool = True,
     ) -> None:
         super().__init__()
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        check_types(typing.get_type_hints(TokenDataModule.__init__), arguments, "data")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1")
         if num_workers < 0:

@@ -6,11 +6,12 @@ so a run can resume under other kernels. ``KernelConfig`` is the ``kernels:`` co
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gptlab.errors import ConfigError, check_known_keys
+from gptlab.errors import ConfigError, check_known_keys, check_types
 from gptlab.kernels import attention, compiler, loss
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -50,6 +51,7 @@ class KernelConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> KernelConfig:
         check_known_keys(cls, dict(values), "kernels", "a kernel setting")
+        check_types(typing.get_type_hints(cls), dict(values), "kernels")
         options = values.get("compile_options")
         if isinstance(options, Mapping):  # a plain dict: configs pass OmegaConf's mappings
             values = {**values, "compile_options": dict(options) or None}

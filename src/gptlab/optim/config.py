@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Any
 
-from gptlab.errors import ConfigError, check_known_keys
+from gptlab.errors import ConfigError, check_known_keys, check_types
 from gptlab.optim.schedule import SCHEDULES
 
 OPTIMIZERS = ("adamw", "muon")
@@ -81,4 +82,5 @@ class OptimConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> OptimConfig:
         check_known_keys(cls, values, "optim", "an optimizer setting")
+        check_types(typing.get_type_hints(cls), values, "optim")
         return cls(**values)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gptlab import atomic
-from gptlab.runtime.lock import RunLock
+from gptlab.runtime.lock import RunLock, RunLocked
 
 RECORD = ".hydra"
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
@@ -95,8 +95,15 @@ def claim(attempt: Attempt) -> None:
     if launch_rank():
         return
     attempt.run_dir.mkdir(parents=True, exist_ok=True)
-    attempt.lock = RunLock(attempt.run_dir)
-    attempt.lock.acquire()
+    lock = RunLock(attempt.run_dir)
+    try:
+        lock.acquire()
+    except RunLocked:
+        # the folder is another live start's, even one that Hydra made empty for both of them
+        # at once: a refused start removes nothing
+        attempt.created = False
+        raise
+    attempt.lock = lock
 
 
 def record_subdir(run_dir: Path) -> str:

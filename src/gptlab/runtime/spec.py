@@ -118,9 +118,10 @@ def build_spec(cfg: DictConfig, sweep: bool = False) -> RunSpec:
     if init_from and model is not None:
         with problems.check():
             initial_state = initial_weights(str(init_from), model)
-    with problems.check():
-        datamodule = instantiate(cfg.data)
-        datamodule.check()
+    if isinstance(seed, int):  # data.seed is ${seed}: a bad seed is reported once, above
+        with problems.check():
+            datamodule = instantiate(cfg.data)
+            datamodule.check()
     accumulation = 1
     if datamodule is not None and devices is not None:
         with problems.check():
@@ -136,7 +137,9 @@ def build_spec(cfg: DictConfig, sweep: bool = False) -> RunSpec:
         )
     elif checkpoints == "auto":  # a sweep's many jobs keep only what a resume needs
         checkpoints = "last" if sweep else "all"
-    max_steps = int(cfg.trainer.get("max_steps", -1) or 0)
+    max_steps = cfg.trainer.get("max_steps", -1)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int):
+        max_steps = -1  # refused by check_settings
     if train and resume is None and max_steps == 0:
         problems.found.append(
             ConfigError("trainer.max_steps=0 trains nothing: give the optimizer steps to train")

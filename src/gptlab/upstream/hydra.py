@@ -32,6 +32,31 @@ def report_hydra_errors_with(handler: Callable[[BaseException], None]) -> None:
     hydra_utils.run_and_report = run_and_report
 
 
+def output_dir_error(err: BaseException) -> str | None:
+    """One line for Hydra failing to make the job's output folder (``hydra.run.dir`` names a file,
+    or a folder that cannot be written), which it does before the task runs; None for anything
+    else. Told by the frame it failed in: ``run_job`` of ``hydra/core/utils.py``."""
+    if not isinstance(err, OSError) or err.filename is None:
+        return None
+    frames, tb = [], err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    if not any(
+        f.co_name == "run_job" and f.co_filename.endswith("hydra/core/utils.py") for f in frames
+    ):
+        return None
+    why = {
+        FileExistsError: "a file has its name",
+        NotADirectoryError: "a file is on its path",
+        PermissionError: "it is not writable",
+    }.get(type(err), err.strerror or type(err).__name__)
+    return (
+        f"cannot make the run folder {err.filename}: {why}; choose another hydra.run.dir=... "
+        "(hydra.sweep.dir=... in a multirun), paths.log_dir=... or run_name=..."
+    )
+
+
 def _reraise(err: BaseException) -> None:
     raise err
 
