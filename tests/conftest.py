@@ -11,9 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+# tiny models gain nothing from threads; the test workers (one per core) and the processes they
+# start would only compete for the cores: one thread each (set before torch is imported)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -58,6 +63,11 @@ RESUMABLE = [
     "print_config=false",
     "logger=csv",
 ]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per core, at most 4 (each trains; more only share the disk and RAM)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def tiny(*overrides: str) -> list[str]:
