@@ -66,14 +66,18 @@ def test_resume_last_without_a_checkpoint_starts_fresh(compose_train, tmp_path):
     assert checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 3
 
 
+# every switch of the speedrun track: value embeddings, U-net skips, Muon's variants
+SPEEDRUN = ["model.n_layers=2", "model.value_embeds=1", "model.unet_skips=true", "optim=muon",
+            "optim.ns_coefficients=polar_express", "optim.normuon=true",
+            "optim.cautious_weight_decay=true", "optim.weight_decay=0.05"]  # fmt: skip
 MODERN = ["model=modern_124m", "model.emb_dim=32", "model.n_heads=4", "model.n_kv_heads=2",
           "model.n_layers=2", "model.context_length=32", "model.mlp=swiglu"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "switches",
-    [MODERN, ["optim=muon", "optim.schedule=wsd", "optim.momentum_warmup_steps=6"]],
-    ids=["architecture switches", "muon wsd"],
+    [MODERN, ["optim=muon", "optim.schedule=wsd", "optim.momentum_warmup_steps=6"], SPEEDRUN],
+    ids=["architecture switches", "muon wsd", "speedrun switches"],
 )
 def test_a_run_stopped_by_max_steps_resumes_exactly(compose_train, tmp_path, switches):
     """Stopped at step 4 (max_steps), resumed to 8: the losses of the uninterrupted run (the

@@ -69,6 +69,14 @@ CASES = [
     (["trainer.max_steps=abc"], "trainer.max_steps='abc' must be a number of optimizer steps"),
     (["optim.beta1=1.5"], "optim.beta1=1.5"),
     (["optim.schedule=step"], "optim.schedule='step' must be one of"),
+    (
+        ["optim=muon", "optim.ns_coefficients=cubic"],
+        "optim.ns_coefficients='cubic' must be one of ['torch', 'pol",
+    ),
+    (
+        ["model.value_embeds=3"],
+        "model.value_embeds=3 must be an integer from 0 to model.n_layers/2",
+    ),
     (["optim=muon", "optim.adjust_lr_fn=rms"], "optim.adjust_lr_fn='rms' must be one of"),
     (["optim=sgd"], "Could not find 'optim/sgd' Available options in 'optim': adamw muon"),
     (["data.batch_size=0"], "data.batch_size=0 must be >= 1"),

@@ -251,17 +251,24 @@ def test_llama_and_qwen3_shapes_round_trip_with_the_same_logits_and_tokens(
         ({"mlp": "relu2"}, "model.mlp=relu2"),
         ({"logit_softcap": 15.0}, "model.logit_softcap=15.0"),
         ({"bias": True}, "model.bias=True"),
+        ({"value_embeds": 1}, "model.value_embeds=1"),
+        ({"unet_skips": True}, "model.unet_skips=True"),
     ],
 )
-def test_a_config_without_a_twin_stops_the_export_naming_the_keys(tmp_path, switch, named):
-    model = GPT(GPTConfig(**{**LLAMA, **switch}))
-    with pytest.raises(HFFormatError, match=f"{named}.* has no equivalent"):
-        save_hf(model, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-    gpt2_with_rmsnorm = GPT(GPTConfig(vocab_size=VOCAB, context_length=CONTEXT, emb_dim=64,
-                                      n_heads=4, n_layers=2, norm="rmsnorm"))  # fmt: skip
-    with pytest.raises(HFFormatError, match="model.pos_emb=learned"):
-        save_hf(gpt2_with_rmsnorm, tmp_path / "out")
+def test_a_config_without_a_twin_exports_with_its_own_code(tmp_path, switch, named):
+    """(What loads it and computes equal logits: tests/interop/test_remote_code.py.)"""
+    from gptlab.interop.hf import exports_with_its_own_code
+
+    cfg = GPTConfig(**{**LLAMA, **switch})
+    assert named in exports_with_its_own_code(cfg)
+    save_hf(GPT(cfg), tmp_path / "out")
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["model_type"] == "gptlab" and config["gptlab"]["n_layers"] == 2
+    assert (tmp_path / "out" / "modeling_gptlab.py").is_file()
+    gpt2_with_rmsnorm = GPTConfig(vocab_size=VOCAB, context_length=CONTEXT, emb_dim=64,
+                                  n_heads=4, n_layers=2, norm="rmsnorm")  # fmt: skip
+    assert "model.pos_emb=learned" in exports_with_its_own_code(gpt2_with_rmsnorm)
+    assert exports_with_its_own_code(GPTConfig(**LLAMA)) is None
 
 
 def test_the_exported_tokenizer_encodes_like_gptlabs(tmp_path):

@@ -124,7 +124,10 @@ def expected_parameters(c: GPTConfig) -> int:
     block = attn + mlp + 2 * norm + (2 * hd if c.qk_norm else 0)
     embeddings = c.padded_vocab_size * d * (1 if c.tie_weights else 2)
     positions = c.context_length * d if c.pos_emb == "learned" else 0
-    return embeddings + positions + L * block + norm
+    # value embeddings: a table of K/V width each, and two mixing weights in each layer it feeds
+    values = c.value_embeds * (c.padded_vocab_size * c.kv_heads * hd + 2 * 2)
+    skips = L // 2 if c.unet_skips else 0
+    return embeddings + positions + L * block + norm + values + skips
 
 
 SWITCHES = [
@@ -149,6 +152,9 @@ SWITCHES = [
         "n_kv_heads": 2,
         "qk_norm": True,
     },
+    {"value_embeds": 1},
+    {"unet_skips": True},
+    {"value_embeds": 1, "unet_skips": True, "n_kv_heads": 2, "pos_emb": "rope", "mlp": "relu2"},
 ]
 
 
@@ -189,6 +195,24 @@ def test_switches_change_what_they_say():
     assert GPT(tiny_config(zero_init_proj=True)).blocks[0].mlp.proj.weight.abs().sum() == 0
     capped = GPT(tiny_config(logit_softcap=2.0)).eval()
     assert capped(torch.randint(0, 97, (1, 8))).abs().max() <= 2.0
+    # value embeddings: the first and last layers mix a token's table row into their values
+    cfg = GPTConfig(vocab_size=97, context_length=8, emb_dim=32, n_heads=4, n_layers=4,
+                    drop_rate=0.0, value_embeds=1, unet_skips=True)  # fmt: skip
+    assert [cfg.value_embed_of(i) for i in range(4)] == [0, None, None, 0]
+    mixed = GPT(cfg)
+    assert [b.attn.value_mix is not None for b in mixed.blocks] == [True, False, False, True]
+    assert mixed.skip_weights.tolist() == [1.0, 1.0]  # 2 skips: block 0 -> 3, block 1 -> 2
+    idx = torch.randint(0, 97, (1, 8))
+    before = mixed(idx)
+    with torch.no_grad():
+        mixed.value_embeds[0].weight.zero_()
+        mixed.skip_weights.zero_()
+        for block in (mixed.blocks[0], mixed.blocks[3]):
+            block.attn.value_mix.copy_(torch.tensor([1.0, 0.0]))
+    plain = GPT(tiny_config(n_layers=4, context_length=8))
+    plain.load_state_dict(mixed.state_dict(), strict=False)
+    torch.testing.assert_close(mixed(idx), plain(idx))  # with the mix off: a plain GPT
+    assert not torch.allclose(before, plain(idx))
     gqa = GPT(tiny_config(n_kv_heads=1))
     assert gqa.blocks[0].attn.qkv.out_features == 32 + 2 * 8  # 4 query heads, 1 K/V head of 8
 
@@ -203,6 +227,8 @@ def test_switches_change_what_they_say():
         ({"logit_softcap": -1.0}, "model.logit_softcap=-1.0 must be > 0 or null"),
         ({"qk_norm": "yes"}, "model.qk_norm='yes' must be true or false"),
         ({"rope_theta": 0}, "model.rope_theta=0 must be a number > 0"),
+        ({"value_embeds": 2}, "model.value_embeds=2 must be an integer from 0 to model.n_layers/2"),
+        ({"unet_skips": 1}, "model.unet_skips=1 must be true or false"),
     ],
 )
 def test_switch_values_are_checked(overrides, message):

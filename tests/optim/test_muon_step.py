@@ -59,3 +59,76 @@ def test_a_step_skipped_on_the_device_changes_nothing_even_with_nan_gradients():
     for p, was, buffer in zip(params, before, buffers, strict=True):
         assert torch.equal(p, was)
         assert torch.equal(optimizer.state[p]["momentum_buffer"], buffer)
+
+
+def variants(optimizer: torch.optim.Muon, **values) -> torch.optim.Muon:
+    for group in optimizer.param_groups:
+        group.update(values)
+    return optimizer
+
+
+def test_polar_express_comes_closer_to_orthogonal_in_as_many_iterations():
+    from gptlab.optim.muon_step import POLAR_EXPRESS, newton_schulz
+
+    torch.manual_seed(0)
+    matrices = torch.randn(8, 64, 256) @ torch.diag(torch.logspace(-3, 0, 256))  # ill-conditioned
+    errors = {}
+    for name, schedule in (("torch", None), ("polar_express", POLAR_EXPRESS)):
+        x = newton_schulz(matrices, (3.4445, -4.775, 2.0315), 5, 1e-7, schedule)
+        singular = torch.linalg.svdvals(x.float())
+        errors[name] = (singular - 1).abs().mean().item()
+    assert errors["polar_express"] < 0.5 * errors["torch"], errors
+
+
+def test_normuon_evens_out_the_rows_and_keeps_the_updates_norm():
+    from gptlab.optim.muon_step import normalize_rows
+
+    update = torch.randn(2, 16, 64) * torch.linspace(0.1, 3.0, 16)[None, :, None]
+    moments = torch.zeros(2, 16, 1)
+    normed = normalize_rows(update, moments, beta2=0.0, skip=None)  # moments: this update's own
+    rms = normed.square().mean(dim=-1).sqrt()
+    torch.testing.assert_close(rms, rms[:, :1].expand_as(rms))  # every row alike
+    torch.testing.assert_close(normed.norm(dim=(-2, -1)), update.norm(dim=(-2, -1)))
+    torch.testing.assert_close(moments, update.square().mean(dim=-1, keepdim=True))
+    before = moments.clone()
+    normalize_rows(update * 2, moments, beta2=0.5, skip=torch.tensor(True))
+    assert torch.equal(moments, before)  # a skipped step keeps the state
+
+
+def test_cautious_decay_shrinks_only_weights_the_update_shrinks_too():
+    decayed, plain = twin_optimizers(weight_decay=0.1)
+    variants(decayed, cautious_wd=True)
+    plain.param_groups[0]["weight_decay"] = 0.0
+    before = [p.detach().clone() for p in decayed.param_groups[0]["params"]]
+    for optimizer in (decayed, plain):
+        set_grads(optimizer, 7)  # not seed 0: the weights' own numbers
+        muon_step(optimizer)
+    lr, decay = 0.02, 0.1
+    pairs = zip(before, decayed.param_groups[0]["params"], plain.param_groups[0]["params"],
+                strict=True)  # fmt: skip
+    for was, with_decay, without in pairs:
+        same_sign = was * (was - without) > 0  # the update moves the weight towards zero
+        assert 0.2 < same_sign.float().mean() < 0.8
+        expected = without - lr * decay * was * same_sign
+        torch.testing.assert_close(with_decay, expected, rtol=0, atol=1e-7)
+
+
+def test_every_variant_skips_on_the_device():
+    from gptlab.optim.muon_step import POLAR_EXPRESS
+
+    _, optimizer = twin_optimizers(weight_decay=0.1)
+    variants(optimizer, ns_schedule=POLAR_EXPRESS, normuon_beta2=0.95, cautious_wd=True)
+    set_grads(optimizer, 0)
+    muon_step(optimizer, skip=torch.tensor(False))
+    params = optimizer.param_groups[0]["params"]
+    state = {id(p): {k: v.clone() for k, v in optimizer.state[p].items()} for p in params}
+    before = [p.detach().clone() for p in params]
+    set_grads(optimizer, 1)
+    muon_step(optimizer, skip=torch.tensor(True))
+    for p, was in zip(params, before, strict=True):
+        assert torch.equal(p, was)
+        assert set(optimizer.state[p]) == {"momentum_buffer", "normuon_second_moment"}
+        for key, value in optimizer.state[p].items():
+            assert torch.equal(value, state[id(p)][key]), key
+    muon_step(optimizer, skip=torch.tensor(False))
+    assert not torch.equal(params[0], before[0])

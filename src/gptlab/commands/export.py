@@ -27,14 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     from gptlab.checkpoints.weights import model_from_checkpoint
     from gptlab.errors import GptlabError
-    from gptlab.interop.hf import save_hf
+    from gptlab.interop.hf import exports_with_its_own_code, save_hf
 
     try:
-        folder = save_hf(model_from_checkpoint(args.checkpoint), args.folder, force=args.force)
+        model = model_from_checkpoint(args.checkpoint)
+        folder = save_hf(model, args.folder, force=args.force)
     except GptlabError as err:
         print_error(err)
         return EXIT_USER_ERROR
-    print(f"wrote {folder} (load it with transformers' AutoModelForCausalLM.from_pretrained)")
+    own_code = exports_with_its_own_code(model.cfg)
+    if own_code:
+        print(
+            f"wrote {folder} with gptlab's modeling code ({own_code}: no transformers class "
+            "computes it); load it with AutoModelForCausalLM.from_pretrained(folder, "
+            "trust_remote_code=True)"
+        )
+    else:
+        print(f"wrote {folder} (load it with transformers' AutoModelForCausalLM.from_pretrained)")
     return 0
 
 

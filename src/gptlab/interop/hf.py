@@ -8,8 +8,9 @@
   up projections in one matrix (gate first); they are split and joined here. Both use the rotary
   layout of Hugging Face's Llama (half-split), so no permutation is needed.
 
-A config with no twin (squared ReLU, a logit soft-cap, learned positions with RMSNorm, ...) stops
-the export with one line naming the keys. Loading uses safetensors, or
+A config with no twin (value embeddings, U-net skips, squared ReLU, a logit soft-cap, learned
+positions with RMSNorm, ...) is exported with gptlab's own modeling code
+(:mod:`gptlab.interop.remote_code`): ``trust_remote_code=True`` loads it, gptlab or not. Loading uses safetensors, or
 ``torch.load(weights_only=True)`` for ``pytorch_model.bin``: never a pickle. The exported folder
 carries GPT-2's tokenizer files (``vocab.json``, ``merges.txt``), so ``AutoTokenizer`` loads it.
 
@@ -25,6 +26,7 @@ import torch
 
 from gptlab import atomic
 from gptlab.data.tokenizer import EOT_ID, EOT_TOKEN, bundled_bpe_files
+from gptlab.interop import remote_code
 from gptlab.interop.layouts import (
     GPT2_BLOCK,
     LLAMA_BLOCK,
@@ -73,7 +75,10 @@ def load_hf(source: str | Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise HFFormatError(f"{folder}: no config.json")
-    config = config_from_hf(json.loads(config_file.read_text()))
+    hf_config = json.loads(config_file.read_text())
+    if hf_config.get("model_type") == remote_code.MODEL_TYPE:
+        return remote_code.from_remote_code(hf_config, _read_weights(folder))
+    config = config_from_hf(hf_config)
     hf = _read_weights(folder)
     reference = GPT(config).state_dict()
 
@@ -119,7 +124,8 @@ def load_hf(source: str | Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
 
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json")
-EXPORTED_FILES = ("config.json", "generation_config.json", "model.safetensors", *TOKENIZER_FILES)
+EXPORTED_FILES = ("config.json", "generation_config.json", "model.safetensors", *TOKENIZER_FILES,
+                  *remote_code.CODE_FILES)  # fmt: skip
 
 
 def check_destination(folder: Path, force: bool = False) -> None:
@@ -134,16 +140,32 @@ def check_destination(folder: Path, force: bool = False) -> None:
         )
 
 
+def exports_with_its_own_code(cfg: GPTConfig) -> str | None:
+    """Why no ``transformers`` class computes ``cfg`` (its export then carries gptlab's modeling
+    code), or None when GPT-2, Llama or Qwen3 does."""
+    try:
+        family(cfg)
+    except HFFormatError as no_twin:
+        return str(no_twin).split(":", 1)[1].split(" has no equivalent")[0].strip()
+    return None
+
+
 def save_hf(model: GPT, folder: str | Path, force: bool = False) -> Path:
-    """Write ``model`` as a Hugging Face folder of its family (config, weights, tokenizer), each
-    file atomically; a file of that name already there is replaced only with ``force``."""
+    """Write ``model`` as a Hugging Face folder (config, weights, tokenizer), each file atomically;
+    a file of that name already there is replaced only with ``force``. GPT-2-, Llama- and
+    Qwen3-shaped models in their family's layout; others with their own modeling code."""
     from safetensors.torch import save
 
     cfg = model.cfg
     folder = Path(folder)
     check_destination(folder, force)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tensors, config = hf_tensors(cfg, state)
+    if exports_with_its_own_code(cfg):
+        tensors, config = remote_code.remote_code_tensors(cfg, state)
+        for name, text in remote_code.code_files().items():
+            atomic.write_text(folder / name, text)
+    else:
+        tensors, config = hf_tensors(cfg, state)
     tensors = {k: v.contiguous().clone() for k, v in tensors.items()}
     atomic.write_bytes(folder / "model.safetensors", [save(tensors, metadata={"format": "pt"})])
     atomic.write_json(folder / "config.json", config)

@@ -41,10 +41,11 @@ LLAMA_BLOCK = {
     "mlp.fc.weight": ["mlp.gate_proj.weight", "mlp.up_proj.weight"],
     "mlp.proj.weight": ["mlp.down_proj.weight"],
 }
+SPEEDRUN_SWITCHES = {"logit_softcap": None, "value_embeds": 0, "unet_skips": False}
 GPT2_SHAPE = {"pos_emb": "learned", "norm": "layernorm", "mlp": "gelu", "bias": True,
-              "qk_norm": False, "n_kv_heads": None, "logit_softcap": None}  # fmt: skip
+              "qk_norm": False, "n_kv_heads": None, **SPEEDRUN_SWITCHES}  # fmt: skip
 LLAMA_SHAPE = {"pos_emb": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False,
-               "qkv_bias": False, "logit_softcap": None}  # fmt: skip
+               "qkv_bias": False, **SPEEDRUN_SWITCHES}  # fmt: skip
 
 
 class HFFormatError(GptlabError):

@@ -1,9 +1,10 @@
 """The architecture of a GPT, and nothing else: every field shapes the network or its function.
 
 Defaults are GPT-2 small (124M). Each later-model choice is one switch (rotary positions, RMSNorm,
-squared-ReLU or SwiGLU MLPs, QK-norm, grouped-query attention, untied head, logit soft-cap), so
-they compose and sweep from the command line. Run options (compiling, the fused loss, initial
-weights) belong to the training module, not here.
+squared-ReLU or SwiGLU MLPs, QK-norm, grouped-query attention, untied head, logit soft-cap, the
+speedrun's value embeddings and U-net skips), so they compose and sweep from the command line.
+How the model is run (compiling, the loss and attention kernels, initial weights) belongs to the
+run, not here.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class GPTConfig:
     vocab_multiple: int = 1  # pad the embedding rows to a multiple of this (64 is faster on GPUs)
     init_std: float = 0.02  # normal(0, init_std) for weights; GPT-2's value
     zero_init_proj: bool = False  # residual output projections start at zero (the speedrun)
+    # token-indexed tables mixed into the attention values (the speedrun): table i feeds layer i
+    # and layer n_layers - value_embeds + i, the first and last layers
+    value_embeds: int = 0
+    unet_skips: bool = False  # the first half's block outputs feed the second half's, mirrored
 
     def __post_init__(self) -> None:
         if self.hidden_dim is None and isinstance(self.emb_dim, int):
@@ -75,7 +80,7 @@ class GPTConfig:
                 raise ConfigError(
                     f"model.{name}={getattr(self, name)!r} must be one of {list(allowed)}"
                 )
-        for name in ("qkv_bias", "bias", "qk_norm", "tie_weights", "zero_init_proj"):
+        for name in ("qkv_bias", "bias", "qk_norm", "tie_weights", "zero_init_proj", "unet_skips"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"model.{name}={getattr(self, name)!r} must be true or false")
         if self.n_kv_heads is not None:
@@ -99,6 +104,21 @@ class GPTConfig:
         ):
             raise ConfigError(f"model.logit_softcap={self.logit_softcap!r} must be > 0 or null")
         check_positive_int("vocab_multiple", self.vocab_multiple)
+        ve = self.value_embeds
+        if isinstance(ve, bool) or not isinstance(ve, int) or not 0 <= 2 * ve <= self.n_layers:
+            raise ConfigError(
+                f"model.value_embeds={ve!r} must be an integer from 0 to model.n_layers/2 "
+                f"({self.n_layers // 2}): each table feeds one of the first and one of the last layers"
+            )
+
+    def value_embed_of(self, layer: int) -> int | None:
+        """The value-embedding table that ``layer`` mixes into its values, or None."""
+        k = self.value_embeds
+        if layer < k:
+            return layer
+        if layer >= self.n_layers - k:
+            return layer - (self.n_layers - k)
+        return None
 
     @property
     def head_dim(self) -> int:

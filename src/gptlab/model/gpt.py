@@ -1,7 +1,7 @@
 """A GPT as a plain PyTorch module: no Lightning, no Hydra.
 
-Read top to bottom in the order data flows: cache, positions, attention, MLP, block, GPT. With the
-default config it is GPT-2; the config's switches turn it into Llama-, Qwen3- or speedrun-style
+Read top to bottom in the order data flows: MLP, block, GPT (the attention, its positions and
+generation's cache: :mod:`gptlab.model.attention`). With the default config it is GPT-2; the config's switches turn it into Llama-, Qwen3- or speedrun-style
 models (see :mod:`gptlab.model.config`).
 """
 
@@ -13,106 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gptlab.model.attention import CausalSelfAttention, KVCache, Rotary
 from gptlab.model.config import GPTConfig
-
-
-class KVCache:
-    """Keys and values of every layer for incremental decoding: each new token attends to the
-    cached ones instead of recomputing the whole prefix. Grouped-query attention caches only its
-    ``n_kv_heads`` heads."""
-
-    def __init__(
-        self, cfg: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype
-    ) -> None:
-        shape = (batch, cfg.kv_heads, cfg.context_length, cfg.head_dim)
-        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
-        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
-        self.length = 0  # positions filled
-        self.capacity = cfg.context_length
 
 
 def make_norm(cfg: GPTConfig, dim: int) -> nn.Module:
     if cfg.norm == "rmsnorm":
         return nn.RMSNorm(dim, eps=cfg.norm_eps)
     return nn.LayerNorm(dim, eps=cfg.norm_eps, bias=cfg.bias)
-
-
-class Rotary(nn.Module):
-    """Rotary position embedding (RoFormer), in the half-split layout Hugging Face's Llama uses:
-    the first and second halves of each head form the rotated pairs."""
-
-    def __init__(self, cfg: GPTConfig) -> None:
-        super().__init__()
-        half = cfg.head_dim // 2
-        inv_freq = cfg.rope_theta ** (-torch.arange(half, dtype=torch.float64) / half)
-        angles = torch.outer(torch.arange(cfg.context_length, dtype=torch.float64), inv_freq)
-        angles = torch.cat([angles, angles], dim=-1)
-        # not saved in checkpoints: derived from the config
-        self.register_buffer("cos", angles.cos().float(), persistent=False)
-        self.register_buffer("sin", angles.sin().float(), persistent=False)
-
-    def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """x (batch, heads, seq, head_dim) at positions start, start + 1, ..."""
-        seq = x.size(2)
-        cos = self.cos[start : start + seq].to(x.dtype)
-        sin = self.sin[start : start + seq].to(x.dtype)
-        first, second = x.chunk(2, dim=-1)
-        return x * cos + torch.cat([-second, first], dim=-1) * sin
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
-        super().__init__()
-        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.kv_heads, cfg.head_dim
-        self.drop_rate = cfg.drop_rate
-        # one matrix for query, key and value: one large matmul is faster than three small ones
-        qkv_dim = (cfg.n_heads + 2 * cfg.kv_heads) * cfg.head_dim
-        self.qkv = nn.Linear(cfg.emb_dim, qkv_dim, bias=cfg.qkv_bias)
-        self.proj = nn.Linear(cfg.emb_dim, cfg.emb_dim, bias=cfg.bias)
-        self.resid_drop = nn.Dropout(cfg.drop_rate)
-        self.q_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps) if cfg.qk_norm else None
-        self.k_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps) if cfg.qk_norm else None
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        rotary: Rotary | None = None,
-        cache: KVCache | None = None,
-        layer: int = 0,
-    ) -> torch.Tensor:
-        batch, seq, emb = x.shape
-        kv_dim = self.n_kv_heads * self.head_dim
-        q, k, v = self.qkv(x).split([emb, kv_dim, kv_dim], dim=2)
-        # (batch, seq, heads * head_dim) -> (batch, heads, seq, head_dim)
-        q = q.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
-        k = k.view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        v = v.view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        start = cache.length if cache is not None else 0
-        if rotary is not None:
-            q, k = rotary(q, start), rotary(k, start)
-        mask, causal = None, True
-        if cache is not None:
-            cache.keys[layer][:, :, start : start + seq] = k
-            cache.values[layer][:, :, start : start + seq] = v
-            k = cache.keys[layer][:, :, : start + seq]
-            v = cache.values[layer][:, :, : start + seq]
-            if start:  # new queries see every cached position and the causal part of their own
-                mask = torch.ones(seq, start + seq, dtype=torch.bool, device=x.device).tril(start)
-                causal = False
-        # scaled_dot_product_attention picks flash / cuDNN / memory-efficient kernels where it can
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            dropout_p=self.drop_rate if self.training else 0.0,
-            is_causal=causal,
-            enable_gqa=self.n_kv_heads != self.n_heads,
-        )
-        y = y.transpose(1, 2).contiguous().view(batch, seq, emb)
-        return self.resid_drop(self.proj(y))
 
 
 class MLP(nn.Module):
@@ -145,10 +53,10 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, value_embed: bool = False) -> None:
         super().__init__()
         self.ln1 = make_norm(cfg, cfg.emb_dim)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg, value_embed)
         self.ln2 = make_norm(cfg, cfg.emb_dim)
         self.mlp = MLP(cfg)
 
@@ -158,8 +66,9 @@ class Block(nn.Module):
         rotary: Rotary | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
+        value_embed: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), rotary, cache, layer)
+        x = x + self.attn(self.ln1(x), rotary, cache, layer, value_embed)
         return x + self.mlp(self.ln2(x))
 
 
@@ -177,7 +86,16 @@ class GPT(nn.Module):
         )
         self.rotary = Rotary(cfg) if cfg.pos_emb == "rope" else None
         self.drop = nn.Dropout(cfg.drop_rate)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.blocks = nn.ModuleList(
+            Block(cfg, value_embed=cfg.value_embed_of(i) is not None) for i in range(cfg.n_layers)
+        )
+        kv_dim = cfg.kv_heads * cfg.head_dim
+        self.value_embeds = nn.ModuleList(
+            nn.Embedding(cfg.padded_vocab_size, kv_dim) for _ in range(cfg.value_embeds)
+        )
+        # U-net skips: block i's output is added to the input of block n_layers - 1 - i
+        skips = cfg.n_layers // 2 if cfg.unet_skips else 0
+        self.skip_weights = nn.Parameter(torch.empty(skips)) if skips else None
         self.ln_f = make_norm(cfg, cfg.emb_dim)
         self.lm_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
         if cfg.tie_weights:
@@ -196,6 +114,10 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.bias)
             if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
                 module.reset_parameters()
+            if isinstance(module, CausalSelfAttention) and module.value_mix is not None:
+                nn.init.constant_(module.value_mix, 0.5)
+        if self.skip_weights is not None:
+            nn.init.ones_(self.skip_weights)
         resid_std = std / math.sqrt(2 * self.cfg.n_layers)
         for block in self.blocks:
             for proj in (block.attn.proj, block.mlp.proj):
@@ -234,8 +156,16 @@ class GPT(nn.Module):
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(start, start + seq, device=idx.device))
         x = self.drop(x)
+        n, outputs = self.cfg.n_layers, []
+        skips = 0 if self.skip_weights is None else self.skip_weights.numel()
         for layer, block in enumerate(self.blocks):
-            x = block(x, self.rotary, cache, layer)
+            if layer >= n - skips:  # the second half takes the first half's outputs, mirrored
+                x = x + self.skip_weights[layer - (n - skips)] * outputs.pop()
+            table = self.cfg.value_embed_of(layer)
+            value_embed = self.value_embeds[table](idx) if table is not None else None
+            x = block(x, self.rotary, cache, layer, value_embed)
+            if layer < skips:
+                outputs.append(x)
         if cache is not None:
             cache.length += seq
         return self.ln_f(x)

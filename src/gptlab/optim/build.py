@@ -39,7 +39,19 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool) -> to
         adamw={"lr": cfg.adamw_lr, **adamw},
         momentum_start=cfg.momentum_start,
         momentum_warmup_steps=cfg.momentum_warmup_steps,
+        variants=muon_variants(cfg),
     )
+
+
+def muon_variants(cfg: OptimConfig) -> dict[str, object]:
+    """gptlab's settings in each Muon group, beside torch's (read by muon_step)."""
+    from gptlab.optim.muon_step import POLAR_EXPRESS
+
+    return {
+        "ns_schedule": POLAR_EXPRESS if cfg.ns_coefficients == "polar_express" else None,
+        "normuon_beta2": cfg.normuon_beta2 if cfg.normuon else None,
+        "cautious_wd": cfg.cautious_weight_decay,
+    }
 
 
 def build_scheduler(

@@ -11,6 +11,7 @@ from gptlab.optim.schedule import SCHEDULES
 
 OPTIMIZERS = ("adamw", "muon")
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
+NS_COEFFICIENTS = ("torch", "polar_express")
 
 
 @dataclass
@@ -43,6 +44,11 @@ class OptimConfig:
     momentum_warmup_steps: int = 300  # ... over these optimizer steps
     adamw_lr: float = 6e-3  # the AdamW side under muon
     adamw_weight_decay: float = 0.0
+    # the speedrun's Muon variants (muon_step.muon_step)
+    ns_coefficients: str = "torch"  # torch's fixed quintic, or polar_express (one per iteration)
+    normuon: bool = False  # each row's update scaled by its running root mean square (NorMuon)
+    normuon_beta2: float = 0.95
+    cautious_weight_decay: bool = False  # Muon's decay only where the update has the weight's sign
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
@@ -76,6 +82,13 @@ class OptimConfig:
             raise ConfigError(f"optim.decay_steps={self.decay_steps} must be >= 1 or null")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"optim.schedule={self.schedule!r} must be one of {list(SCHEDULES)}")
+        if self.ns_coefficients not in NS_COEFFICIENTS:
+            raise ConfigError(
+                f"optim.ns_coefficients={self.ns_coefficients!r} must be one of "
+                f"{list(NS_COEFFICIENTS)}"
+            )
+        if not 0 <= self.normuon_beta2 < 1:
+            raise ConfigError(f"optim.normuon_beta2={self.normuon_beta2} must be in [0, 1)")
         if not 0 < self.cooldown_frac <= 1:
             raise ConfigError(f"optim.cooldown_frac={self.cooldown_frac} must be in (0, 1]")
 

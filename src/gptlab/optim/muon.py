@@ -82,6 +82,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         adamw: dict[str, Any],
         momentum_start: float = 0.85,
         momentum_warmup_steps: int = 300,
+        variants: dict[str, Any] | None = None,
     ) -> None:
         if not hasattr(torch.optim, "Muon"):
             raise ConfigError(
@@ -100,8 +101,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
         ]
         super().__init__(all_params, {})
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
+        self.variants = dict(variants or {})  # Polar Express, NorMuon, cautious decay
         for group in self.muon.param_groups:
             group.setdefault("kind", "muon")
+            group.update(self.variants)
         for group in self.adamw.param_groups:
             group.setdefault("kind", "adamw")
         self.momentum_end = muon.get("momentum", 0.95)
@@ -160,6 +163,8 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.muon.load_state_dict(state_dict["muon"])
+        for group in self.muon.param_groups:  # this run's variants, not the saved groups'
+            group.update(self.variants)
         self.adamw.load_state_dict(state_dict["adamw"])
         self.steps_taken = int(state_dict["steps_taken"])
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
