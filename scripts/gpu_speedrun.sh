@@ -1,21 +1,16 @@
 #!/usr/bin/env bash
-# One GPU: time to the baseline's loss (python -m gptlab.benchmarks.speedrun) on data=pycode:
-# GPT-2 124M with AdamW for a fixed budget sets the target; Muon at two rates, AdamW at twice the
-# rate, and experiment=speedrun_124m race to it. Eager mode, as the ablation.
+# One GPU: the speedrun track (python -m gptlab.benchmarks.speedrun) on data=pycode. GPT-2 124M
+# with AdamW for B steps sets the target; experiment=speedrun_124m trains its own C steps; each
+# over SEEDS seeds, compiled, validated once at its end on the whole validation split.
+#   BUDGETS="1200:400 4800:1600" SEEDS=3 bash scripts/gpu_speedrun.sh [train.py overrides]
+# Output under ${OUT:-/tmp/gptlab-gpu}: track.jsonl, track.md (the table), track.err.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
-data=${DATA_DIR:-/tmp/gptlab-data}
-[ -f $data/pycode/manifest.json ] || python -m gptlab prepare data=pycode paths.data_dir=$data \
-  data.source.max_tokens=60000000 hydra.run.dir=/tmp/gptlab-prepare > "$out/prepare.log" 2>&1
-gpt2="model=gpt2_124m;model.drop_rate=0.0"
-timeout ${SPEEDRUN_TIMEOUT:-520} python -m gptlab.benchmarks.speedrun --baseline-steps ${STEPS:-300} --val-every 25 \
-  --candidate "adamw_lr1.2e-3=$gpt2;optim.lr=1.2e-3" \
-  --candidate "muon_lr0.02=$gpt2;optim=muon" \
-  --candidate "muon_lr0.05=$gpt2;optim=muon;optim.lr=0.05" \
-  --candidate "speedrun_124m=experiment=speedrun_124m" -- \
-  data=pycode paths.data_dir=$data data.batch_size=32 trainer.limit_val_batches=32 \
-  trainer.log_every_n_steps=25 kernels.compile=false "$@" > "$out/speedrun.jsonl" 2> "$out/speedrun.err"
+source "$(dirname "$0")/gpu_pycode.sh"
+budgets=()
+for budget in ${BUDGETS:-1200:400}; do budgets+=(--budget "$budget"); done
+timeout ${SPEEDRUN_TIMEOUT:-560} python -m gptlab.benchmarks.speedrun "${budgets[@]}" \
+  --seeds ${SEEDS:-3} --table "$out/track.md" ${SPEEDRUN_ARGS:-} -- paths.data_dir=$data "$@" \
+  > "$out/track.jsonl" 2> "$out/track.err"
 echo "speedrun exit $?" >> "$out/exits.txt"
-cat "$out/exits.txt" "$out/speedrun.jsonl"
-timeout 120 python -m pytest -q -p no:cacheprovider tests/training/test_gpu.py -k switches > "$out/test_gpu.log" 2>&1
-echo "test_gpu exit $?" >> "$out/exits.txt"; tail -2 "$out/test_gpu.log"
+cat "$out/exits.txt" "$out/track.md" 2>/dev/null; grep -h '"budget"' "$out/track.jsonl" | cut -c1-400

@@ -26,17 +26,30 @@ QUIET = [
 ]
 
 
-def run(overrides: list[str], out: Path) -> dict[str, Any]:
-    """Train with ``overrides`` into ``out``; the run's summary."""
-    from gptlab.commands.train import train
-
+def compose_run(overrides: list[str], out: Path) -> Any:
+    """The train config of a benchmark run with ``overrides``, writing into ``out``."""
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
         paths = [f"paths.root_dir={Path.cwd()}", f"paths.output_dir={out}"]
-        cfg = compose("train", overrides=[*QUIET, *paths, *overrides])
+        return compose("train", overrides=[*QUIET, *paths, *overrides])
+
+
+def run(overrides: list[str], out: Path) -> dict[str, Any]:
+    """Train with ``overrides`` into ``out``; the run's summary (with its training time: the
+    run's own clock, without compiling, validation and checkpoint saves)."""
+    from gptlab.commands.train import train_spec
+    from gptlab.runtime import run_folder
+    from gptlab.runtime.spec import build_spec
+
+    spec = build_spec(compose_run(overrides, out))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.time()
-    metrics = train(cfg)
+    attempt = run_folder.begin(spec.run_dir)
+    try:
+        trained = train_spec(spec, attempt)
+    finally:
+        run_folder.end(attempt)
+    metrics = {**trained.metrics, "training_s": trained.facts.get("training_s")}
     summary = summarize(out, metrics)
     summary["wall_s"] = round(time.time() - started, 1)
     if torch.cuda.is_available():
@@ -64,5 +77,5 @@ def summarize(out: Path, metrics: dict[str, float]) -> dict[str, Any]:
         "val_loss": round(val[-1], 4) if val else None,
         "tokens_per_s": round(statistics.median(steady)) if steady else None,
         "tokens": metrics.get("train/tokens"),
-        **{k: metrics[k] for k in keep if k in metrics},
+        **{k: metrics[k] for k in keep if metrics.get(k) is not None},
     }

@@ -1,81 +1,255 @@
-"""Time to a target loss on one GPU: a baseline for a fixed budget sets the target, candidates race.
+"""The one-GPU speedrun track: fixed step budgets judged over seeds, or a race to a target loss.
 
-    python -m gptlab.benchmarks.speedrun [--baseline-steps 400] [--candidate NAME=k=v;k=v ...]
-                                         [--seeds 1] [-- <train.py overrides for every run>]
+    python -m gptlab.benchmarks.speedrun [--budget 1200:400 ...] [--seeds 3]
+        [--candidate NAME=k=v;k=v ...] [--baseline k=v;k=v] [--table FILE] [-- overrides]
+    python -m gptlab.benchmarks.speedrun --race [--budget 1200] [--max-factor 1.5] ...
 
-The baseline (GPT-2 124M, AdamW, warm-up + cosine: GPT-2 as nanoGPT and llm.c train it) trains
-for ``--baseline-steps`` on the same data; its final validation loss is the target. Each candidate
-then trains until its validation loss reaches that target (``callbacks.target.val_loss``), up to
-``--max-factor`` times the baseline's steps. Every run validates every ``--val-every`` steps. Times are training time with compiling and
-validation excluded (:class:`~gptlab.training.callbacks.TargetLoss`); the baseline's is its whole
-budget measured the same way. One JSON line per run, then one per candidate with the ratios.
-Default candidates: ``experiment=speedrun_124m``.
+**Track** (the default). A budget ``B:C`` trains the baseline (GPT-2 124M, AdamW 6e-4, warm-up 30,
+cosine to 10%: GPT-2 as nanoGPT and llm.c train it) for ``B`` steps and each candidate for its own
+``C`` steps, each schedule sized to its own budget, as the speedruns run. Every run validates
+once, at its end, on the whole validation split. The target is the mean of the baseline's final
+validation losses over the seeds; a candidate passes when the mean of its own is below it with a
+one-sided t-test p < ``--alpha`` (0.01, modded-nanogpt's rule), over ``--seeds`` seeds (3 or more;
+one seed gives losses and times without a verdict: an ablation).
+Times are training time (the run's own clock: compiling, validation and saves left out).
+
+**Race** (``--race``, for exploring). The baseline trains ``B`` steps; each candidate trains until
+its validation loss reaches the baseline's, validating every ``--val-every`` steps.
+
+Every run gets the same tokens per step and the same data, or the benchmark stops before training
+(``--allow-unequal-tokens`` runs anyway and says so in every line). One JSON line per run, one per
+candidate and budget with the verdict; ``--table`` also writes them as a Markdown table with the
+card and versions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from gptlab.benchmarks.runs import run
+from gptlab.benchmarks.runs import compose_run, run
+from gptlab.benchmarks.stats import one_sided_p
+from gptlab.benchmarks.track_table import environment, write_table
+from gptlab.errors import ConfigError
+
+BASELINE = "model=gpt2_124m;model.drop_rate=0.0;data=pycode;data.batch_size=32"
+CANDIDATE = "speedrun_124m=experiment=speedrun_124m"
+
+
+def overrides_of(text: str) -> list[str]:
+    return [o for o in text.split(";") if o]
 
 
 def parse_candidate(text: str) -> tuple[str, list[str]]:
     name, _, overrides = text.partition("=")
-    return name, [o for o in overrides.split(";") if o]
+    return name, overrides_of(overrides)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline-steps", type=int, default=400)
-    parser.add_argument("--baseline", default="model=gpt2_124m;model.drop_rate=0.0")
-    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=K=V;K=V")
-    parser.add_argument("--val-every", type=int, default=25)
-    parser.add_argument("--max-factor", type=float, default=1.5)
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("overrides", nargs="*", help="train.py overrides for every run")
-    args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="gptlab-speedrun-"))
-    candidates = [parse_candidate(c) for c in args.candidate] or [
-        ("speedrun_124m", ["experiment=speedrun_124m"])
+def parse_budget(text: str, race: bool) -> tuple[int, int]:
+    """``B:C`` (baseline and candidate steps; ``B`` alone in a race)."""
+    try:
+        parts = [int(p) for p in text.split(":")]
+    except ValueError:
+        parts = []
+    if race and len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        form = "B (baseline steps)" if race else "B:C (baseline and candidate steps), e.g. 1200:400"
+        raise ConfigError(f"--budget {text!r}: give {form}")
+    return parts[0], parts[1]
+
+
+def what_a_step_trains(overrides: list[str]) -> tuple[int, str]:
+    """(tokens per optimizer step, the training data's folder) of a run with ``overrides``."""
+    cfg = compose_run(overrides, Path(tempfile.gettempdir()) / "gptlab-compose-only")
+    data, trainer = cfg.data, cfg.trainer
+    devices = trainer.devices if isinstance(trainer.devices, int) else 1
+    sequences = data.get("global_batch_size") or data.batch_size * devices * trainer.num_nodes
+    return int(sequences * cfg.model.context_length), str(data.get("path") or data.get("_target_"))
+
+
+def check_comparable(runs: dict[str, list[str]], allow_unequal: bool) -> list[str]:
+    """Notes on runs that differ from the baseline (the first) in tokens per step; raise
+    ConfigError unless ``allow_unequal``. Other data than the baseline's is always refused."""
+    facts = {name: what_a_step_trains(overrides) for name, overrides in runs.items()}
+    (base_name, (base_tokens, base_data)), *others = facts.items()
+    notes = []
+    for name, (tokens, data) in others:
+        if data != base_data:
+            raise ConfigError(
+                f"{name} trains on {data}, the baseline on {base_data}: give both "
+                "the same data (an override after --)"
+            )
+        if tokens != base_tokens:
+            note = f"{name} trains {tokens:,} tokens per step, the baseline {base_tokens:,}"
+            if not allow_unequal:
+                raise ConfigError(
+                    f"{note}: set the same data.batch_size (or "
+                    "data.global_batch_size), or pass --allow-unequal-tokens"
+                )
+            notes.append(note)
+    return notes
+
+
+def fixed_budget(overrides: list[str], steps: int, seed: int) -> list[str]:
+    return [
+        *overrides,
+        f"seed={seed}",
+        f"trainer.max_steps={steps}",
+        f"trainer.val_check_interval={steps}",  # one validation: at the end
+        "trainer.limit_val_batches=null",
+        "optim.decay_steps=null",
     ]
-    steps = args.baseline_steps
-    for seed in range(args.seeds):
-        common = [*args.overrides, f"seed={1337 + seed}"]
+
+
+def verdict(
+    name: str, steps: int, runs: list[dict], target: float, base_time: float, alpha: float
+) -> dict[str, Any]:
+    losses = [r["val_loss"] for r in runs]
+    times = [r["training_s"] for r in runs]
+    p = one_sided_p(losses, target) if len(losses) > 1 else None
+    mean_time = statistics.fmean(times)
+    return {
+        "name": name,
+        "steps": steps,
+        "seeds": len(runs),
+        "val_loss_mean": round(statistics.fmean(losses), 4),
+        "val_loss_sd": round(statistics.stdev(losses), 4) if len(losses) > 1 else None,
+        "target": round(target, 4),
+        "p_value": None if p is None else float(f"{p:.3g}"),
+        "training_s": round(mean_time, 1),
+        "time_ratio": round(mean_time / base_time, 3),
+        "tokens_per_s": round(statistics.fmean(r["tokens_per_s"] or 0 for r in runs)),
+        "passed": None if p is None else p < alpha,
+    }
+
+
+def track(
+    args: argparse.Namespace, candidates: list[tuple[str, list[str]]], out: Path, notes: list[str]
+) -> list[dict]:
+    rows = []
+    baseline = [*overrides_of(args.baseline), *args.overrides]
+    seeds = [1337 + i for i in range(args.seeds)]
+    for text in args.budget or ["1200:400"]:
+        base_steps, steps = parse_budget(text, race=False)
+        base_runs = [
+            run(fixed_budget(baseline, base_steps, s), out / f"b{base_steps}_baseline_{s}")
+            for s in seeds
+        ]
+        for seed, result in zip(seeds, base_runs, strict=True):
+            print(json.dumps({"name": "baseline", "steps": base_steps, "seed": seed, **result}))
+        target = statistics.fmean(r["val_loss"] for r in base_runs)
+        base = verdict("baseline", base_steps, base_runs, target, 1.0, args.alpha)
+        base_time = statistics.fmean(r["training_s"] for r in base_runs)
+        rows.append({**base, "time_ratio": 1.0, "p_value": None, "passed": None})
+        for name, overrides in candidates:
+            overrides = [*overrides, *args.overrides]
+            results = []
+            for seed in seeds:
+                result = run(
+                    fixed_budget(overrides, steps, seed), out / f"b{base_steps}_{name}_{seed}"
+                )
+                print(json.dumps({"name": name, "steps": steps, "seed": seed, **result}))
+                results.append(result)
+            row = verdict(name, steps, results, target, base_time, args.alpha)
+            print(
+                json.dumps({"budget": f"{base_steps}:{steps}", **row, "notes": notes}), flush=True
+            )
+            rows.append(row)
+    return rows
+
+
+def race(
+    args: argparse.Namespace, candidates: list[tuple[str, list[str]]], out: Path, notes: list[str]
+) -> list[dict]:
+    rows = []
+    steps = parse_budget((args.budget or ["400"])[0], race=True)[0]
+    every = [f"trainer.val_check_interval={args.val_every}"]  # every run pays the same pauses
+    for seed in (1337 + i for i in range(args.seeds)):
+        common = [*args.overrides, f"seed={seed}", *every]
         baseline = run(
-            [
-                *[o for o in args.baseline.split(";") if o],
-                *common,
-                f"trainer.max_steps={steps}",
-                # validating as often as the candidates: every run pays the same pauses
-                f"trainer.val_check_interval={args.val_every}",
-                "callbacks.target.val_loss=-1e9",  # never reached: times the whole budget
-            ],
-            out / f"baseline_seed{seed}",
+            [*overrides_of(args.baseline), *common, f"trainer.max_steps={steps}"],
+            out / f"baseline_{seed}",
         )
-        baseline["time_s"] = round(baseline.pop("training_s"), 2)
         print(json.dumps({"name": "baseline", "seed": seed, **baseline}), flush=True)
         target = baseline["val_loss"]
         for name, overrides in candidates:
+            limit = f"trainer.max_steps={int(steps * args.max_factor)}"
             result = run(
-                [
-                    *overrides,
-                    *common,
-                    f"trainer.max_steps={int(steps * args.max_factor)}",
-                    f"trainer.val_check_interval={args.val_every}",
-                    f"callbacks.target.val_loss={target}",
-                ],
-                out / f"{name}_seed{seed}",
+                [*overrides, *common, limit, f"callbacks.target.val_loss={target}"],
+                out / f"{name}_{seed}",
             )
-            line = {"name": name, "seed": seed, "target": target, **result}
+            line = {"name": name, "seed": seed, "target": target, **result, "notes": notes}
             if result.get("target_reached"):
-                line["time_ratio"] = round(result["time_to_target_s"] / baseline["time_s"], 3)
+                line["time_ratio"] = round(result["time_to_target_s"] / baseline["training_s"], 3)
                 line["step_ratio"] = round(result["steps_to_target"] / steps, 3)
             print(json.dumps(line), flush=True)
+            rows.append(line)
+    return rows
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gptlab.benchmarks.speedrun",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
+    parser.add_argument(
+        "--budget",
+        action="append",
+        metavar="B:C",
+        help="baseline:candidate steps (repeatable; default 1200:400)",
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--alpha", type=float, default=0.01)
+    parser.add_argument("--baseline", default=BASELINE, metavar="K=V;K=V")
+    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=K=V;K=V")
+    parser.add_argument("--race", action="store_true", help="race to the baseline's loss instead")
+    parser.add_argument("--val-every", type=int, default=25, help="race: validate every N steps")
+    parser.add_argument("--max-factor", type=float, default=1.5, help="race: steps cap / budget")
+    parser.add_argument("--allow-unequal-tokens", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
+    parser.add_argument("--table", type=Path, default=None, help="also write a Markdown table")
+    parser.add_argument("overrides", nargs="*", help="train.py overrides for every run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    candidates = [parse_candidate(c) for c in args.candidate or [CANDIDATE]]
+    try:
+        if args.seeds < 1:
+            raise ConfigError(f"--seeds {args.seeds}: give 1 or more (3 or more for a verdict)")
+        for text in args.budget or []:
+            parse_budget(text, args.race)
+        runs = {"baseline": [*overrides_of(args.baseline), *args.overrides]}
+        runs.update({name: [*o, *args.overrides] for name, o in candidates})
+        notes = check_comparable(runs, args.allow_unequal_tokens)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix="gptlab-speedrun-"))
+    rows = (race if args.race else track)(args, candidates, out, notes)
+    if args.table is not None and not args.race:
+        write_table(
+            args.table,
+            rows,
+            environment(),
+            " ".join(
+                [
+                    "python -m gptlab.benchmarks.speedrun",
+                    *(argv if argv is not None else sys.argv[1:]),
+                ]
+            ),
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

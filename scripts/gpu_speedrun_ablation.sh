@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One GPU: each speedrun switch alone on top of experiment=speedrun_124m, at STEPS (400) steps and
+# one seed (python -m gptlab.benchmarks.speedrun with the preset as its baseline): the final
+# validation loss and the training time of each against the preset's. ONLY="a b" picks switches.
+# Output under ${OUT:-/tmp/gptlab-gpu}: ablation.jsonl, ablation.md, ablation.err.
+set -uo pipefail
+source "$(dirname "$0")/gpu_env.sh"
+source "$(dirname "$0")/gpu_pycode.sh"
+preset="experiment=speedrun_124m"
+declare -A switches=(
+  [value_embeds]="$preset;model.value_embeds=3"
+  [unet_skips]="$preset;model.unet_skips=true"
+  [polar_express]="$preset;optim.ns_coefficients=polar_express"
+  [normuon]="$preset;optim.normuon=true"
+  [cautious_wd]="$preset;optim.weight_decay=0.025;optim.cautious_weight_decay=true"
+)
+candidates=()
+for name in ${ONLY:-value_embeds unet_skips polar_express normuon cautious_wd}; do
+  candidates+=(--candidate "$name=${switches[$name]}")
+done
+steps=${STEPS:-400}
+timeout ${ABLATION_TIMEOUT:-420} python -m gptlab.benchmarks.speedrun --baseline "$preset" \
+  --budget "$steps:$steps" --seeds 1 "${candidates[@]}" --table "$out/ablation.md" -- \
+  paths.data_dir=$data "$@" > "$out/ablation.jsonl" 2> "$out/ablation.err"
+echo "ablation exit $?" >> "$out/exits.txt"
+cat "$out/exits.txt" "$out/ablation.md" 2>/dev/null

@@ -1,0 +1,65 @@
+"""The speedrun track (gptlab.benchmarks.speedrun): equal tokens per step or a refusal, fixed
+budgets over seeds with a verdict, the results table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import tiny
+from gptlab.benchmarks import speedrun
+from gptlab.errors import ConfigError
+
+
+def test_runs_that_train_other_tokens_per_step_or_other_data_are_refused_or_noted():
+    base = ["model=gpt2_124m", "data=pycode", "data.batch_size=32"]
+    same = {"baseline": base, "preset": ["experiment=speedrun_124m"]}
+    assert speedrun.check_comparable(same, allow_unequal=False) == []
+    unequal = {
+        "baseline": ["model=gpt2_124m", "data=pycode"],
+        "preset": ["experiment=speedrun_124m"],
+    }
+    with pytest.raises(
+        ConfigError, match="preset trains 32,768 tokens per step, the baseline 8,192"
+    ):
+        speedrun.check_comparable(unequal, allow_unequal=False)
+    notes = speedrun.check_comparable(unequal, allow_unequal=True)
+    assert notes == ["preset trains 32,768 tokens per step, the baseline 8,192"]
+    with pytest.raises(
+        ConfigError, match="preset trains on gptlab.data.PydocDataModule, the baseline on .*pycode"
+    ):
+        speedrun.check_comparable({"baseline": base, "preset": [*base, "data=pydoc"]}, True)
+
+
+def test_budgets_and_seeds_are_checked(capsys):
+    assert speedrun.parse_budget("1200:400", race=False) == (1200, 400)
+    assert speedrun.parse_budget("300", race=True) == (300, 300)
+    with pytest.raises(ConfigError, match="--budget '1200': give B:C"):
+        speedrun.parse_budget("1200", race=False)
+    assert speedrun.main(["--seeds", "0"]) == 2
+    assert "--seeds 0: give 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_tiny_track_judges_a_candidate_over_seeds(tmp_path, cache_dir, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ";".join(tiny(f"paths.cache_dir={cache_dir}", "sample.max_new_tokens=0"))
+    candidate = f"muon={base};optim=muon"
+    table = tmp_path / "track.md"
+    code = speedrun.main(["--budget", "4:3", "--seeds", "3", "--baseline", base,
+                          "--candidate", candidate, "--out", str(tmp_path / "runs"),
+                          "--table", str(table)])  # fmt: skip
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON only
+    runs = [line for line in lines if "seed" in line]
+    assert [(r["name"], r["steps"]) for r in runs] == [("baseline", 4)] * 3 + [("muon", 3)] * 3
+    assert len({r["val_loss"] for r in runs[:3]}) == 3  # three seeds, three losses
+    (verdict,) = [line for line in lines if "budget" in line]
+    target = sum(r["val_loss"] for r in runs[:3]) / 3
+    assert verdict["target"] == pytest.approx(target, abs=1e-4)
+    assert verdict["seeds"] == 3 and 0 <= verdict["p_value"] <= 1
+    assert verdict["passed"] == (verdict["p_value"] < 0.01)
+    text = table.read_text()
+    assert "| budget | run | seeds |" in text and "| 3 | muon | 3 |" in text
+    assert "`python -m gptlab.benchmarks.speedrun --budget 4:3" in text
