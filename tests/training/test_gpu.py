@@ -173,15 +173,19 @@ def test_the_architecture_switches_train_compiled_in_bf16_and_cache_on_the_gpu(c
     from gptlab.model import GPT, GPTConfig, KVCache
 
     small = ["model.emb_dim=128", "model.n_heads=4", "model.n_kv_heads=2", "model.n_layers=2"]
+    speedrun = ["model.value_embeds=1", "model.unet_skips=true", "optim.normuon=true",
+                "optim.ns_coefficients=polar_express", "optim.cautious_weight_decay=true",
+                "optim.weight_decay=0.05"]  # fmt: skip
     cfg = compose_train(
         "model=modern_124m", *small, "model.context_length=64", "trainer.accelerator=gpu",
-        "kernels.compile=true", "trainer.max_steps=10", "optim=muon",
+        "kernels.compile=true", "trainer.max_steps=10", "optim=muon", *speedrun,
     )  # fmt: skip
     metrics = train(cfg)
     assert metrics["val/loss"] < 11
     torch.manual_seed(0)
     config = GPTConfig(vocab_size=512, context_length=32, emb_dim=128, n_heads=4, n_kv_heads=2,
-                       n_layers=2, pos_emb="rope", norm="rmsnorm", mlp="swiglu", qk_norm=True)  # fmt: skip
+                       n_layers=2, pos_emb="rope", norm="rmsnorm", mlp="swiglu", qk_norm=True,
+                       value_embeds=1, unet_skips=True)  # fmt: skip
     model = GPT(config).cuda().eval()
     idx = torch.randint(0, 512, (2, 32), device="cuda")
     torch.set_float32_matmul_precision("highest")  # training turned TF32 on for this process

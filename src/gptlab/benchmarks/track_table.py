@@ -14,14 +14,14 @@ from gptlab import atomic
 
 def environment() -> dict[str, str]:
     """The card, the versions and the date of a measurement."""
-    from importlib.metadata import version
+    import gptlab
 
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor()
     return {
         "card": card or "CPU",
         "torch": torch.__version__,
         "cuda": str(torch.version.cuda),
-        "gptlab": version("gptlab"),
+        "gptlab": gptlab.__version__,
         "date": datetime.date.today().isoformat(),
     }
 
