@@ -110,6 +110,9 @@ def fixed_budget(overrides: list[str], steps: int, seed: int) -> list[str]:
 def verdict(
     name: str, steps: int, runs: list[dict], target: float, base_time: float, alpha: float
 ) -> dict[str, Any]:
+    runs = [r for r in runs if r.get("val_loss") is not None]  # a run stopped early has none
+    if not runs:
+        return {"name": name, "steps": steps, "seeds": 0, "val_loss_mean": None, "passed": None}
     losses = [r["val_loss"] for r in runs]
     times = [r["training_s"] for r in runs]
     p = one_sided_p(losses, target) if len(losses) > 1 else None
@@ -135,13 +138,14 @@ def track(
     rows = []
     baseline = [*overrides_of(args.baseline), *args.overrides]
     seeds = [1337 + i for i in range(args.seeds)]
+    base_seeds = seeds[: args.baseline_seeds or args.seeds]
     for text in args.budget or ["1200:400"]:
         base_steps, steps = parse_budget(text, race=False)
         base_runs = [
             run(fixed_budget(baseline, base_steps, s), out / f"b{base_steps}_baseline_{s}")
-            for s in seeds
+            for s in base_seeds
         ]
-        for seed, result in zip(seeds, base_runs, strict=True):
+        for seed, result in zip(base_seeds, base_runs, strict=True):
             print(json.dumps({"name": "baseline", "steps": base_steps, "seed": seed, **result}))
         target = statistics.fmean(r["val_loss"] for r in base_runs)
         base = verdict("baseline", base_steps, base_runs, target, 1.0, args.alpha)
@@ -207,6 +211,12 @@ def parser() -> argparse.ArgumentParser:
         help="baseline:candidate steps (repeatable; default 1200:400)",
     )
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--baseline-seeds",
+        type=int,
+        default=None,
+        help="seeds of the baseline, whose mean is the target (default: --seeds)",
+    )
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--baseline", default=BASELINE, metavar="K=V;K=V")
     parser.add_argument("--candidate", action="append", default=[], metavar="NAME=K=V;K=V")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,26 @@ import torch
 from gptlab import atomic
 
 
+def gptlab_version() -> str:
+    """The installed version, or a checkout's (``PYTHONPATH=src``, as on the GPU machines)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gptlab")
+    except PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+        found = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.MULTILINE)
+        return found.group(1) if found else "unknown"
+
+
 def environment() -> dict[str, str]:
     """The card, the versions and the date of a measurement."""
-    import gptlab
-
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor()
     return {
         "card": card or "CPU",
         "torch": torch.__version__,
         "cuda": str(torch.version.cuda),
-        "gptlab": gptlab.__version__,
+        "gptlab": gptlab_version(),
         "date": datetime.date.today().isoformat(),
     }
 
@@ -34,6 +45,8 @@ COLUMNS = [("budget", "steps"), ("run", "name"), ("seeds", "seeds"),
 
 def cell(row: dict[str, Any], key: str | None) -> str:
     if key is None:
+        if row.get("val_loss_mean") is None:
+            return "stopped before its end"
         sd = row.get("val_loss_sd")
         return f"{row['val_loss_mean']:.4f}" + (f" ± {sd:.4f}" if sd is not None else "")
     value = row.get(key)
