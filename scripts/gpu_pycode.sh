@@ -1,8 +1,8 @@
-# Sourced by the speedrun scripts: the offline corpus (data=pycode, DATA_TOKENS, default 60M
+# Sourced by the speedrun scripts: the offline corpus (data=pycode, DATA_TOKENS, default 41M
 # GPT-2 tokens of the machine's Python sources) under $data, prepared once.
 data=${DATA_DIR:-$PWD/data}
 if [ ! -f "$data/pycode/manifest.json" ]; then
   python -m gptlab prepare data=pycode paths.data_dir="$data" \
-    data.source.max_tokens=${DATA_TOKENS:-60000000} hydra.run.dir=/tmp/gptlab-prepare > "$out/prepare.log" 2>&1
+    data.source.max_tokens=${DATA_TOKENS:-41000000} hydra.run.dir=/tmp/gptlab-prepare > "$out/prepare.log" 2>&1
   echo "prepare exit $?" >> "$out/exits.txt"
 fi

@@ -55,3 +55,40 @@ def test_the_standard_library_prepares_offline_up_to_max_tokens(tmp_path):
     train = ShardedTokens.open(split_paths(tmp_path / "out", "train"))
     assert np.asarray(train.read(0, 1000)).max() < 50257
     assert "import" in decode(train.read(0, 5000).tolist())
+
+
+
+def test_stopping_at_max_tokens_never_hangs_on_the_work_still_queued(tmp_path, monkeypatch):
+    """Stopping at ``source.max_tokens`` with large files still to read: multiprocessing's
+    terminate() of a pool fed by a generator could wait forever on a task too large for the pipe
+    (``prepare data=pycode`` once hung for 9.5 minutes on a GPU machine, once in this suite)."""
+    import threading
+    import time
+
+    from gptlab.data import prepare as preparing
+
+    reading = preparing.iter_pieces
+
+    def slow_disk(*args, **kwargs):  # files that take a while to read, as on a cold disk
+        for piece in reading(*args, **kwargs):
+            time.sleep(0.01)
+            yield piece
+
+    monkeypatch.setattr(preparing, "iter_pieces", slow_disk)
+
+    big = {f"m{i:03d}.py": f"x_{i} = {i}\n" * 12_000 for i in range(120)}  # ~100 KB each
+    folder = files(tmp_path / "src", big)
+    for attempt in range(3):  # the hang was a race: three stops in a row
+        done: list[dict] = []
+        out = tmp_path / f"out{attempt}"
+        worker = threading.Thread(
+            target=lambda: done.append(
+                prepare([folder], out, num_proc=2, source={"max_tokens": 50_000})
+            ),
+            daemon=True,  # a hang fails this test instead of blocking the suite's exit
+        )
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "prepare did not return after reaching max_tokens"
+        tokens = sum(split["tokens"] for split in done[0]["splits"].values())
+        assert 50_000 <= tokens < 120 * 40_000  # stopped at whole batches, long before the end

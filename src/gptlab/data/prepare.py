@@ -10,6 +10,7 @@ last: its presence means the folder is complete.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import itertools
@@ -71,6 +72,21 @@ def tokenize_pieces(
             held_out = is_validation(index, val_fraction, seed)
         out.append((index, np.asarray(ids, dtype=np.uint16), "val" if held_out else "train"))
     return out
+
+
+def in_order(pool: Any, fn: Any, batches: Iterable[Any], window: int) -> Iterator[Any]:
+    """``fn(batch)`` of each batch, in order, computed by ``pool``, with at most ``window``
+    batches in flight; the batches are read here, in the calling thread. Not ``pool.imap``: its
+    task thread reads the batches itself, and stopping early then needs ``terminate()``, which can
+    wait forever for that thread when a large batch is half written to the workers' pipe (a
+    preparation that stopped at ``max_tokens`` hung for minutes)."""
+    pending: collections.deque = collections.deque()
+    for batch in batches:
+        pending.append(pool.apply_async(fn, (batch,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -172,7 +188,7 @@ def prepare_corpus(
     total = sum(part.get(s, {}).get("tokens", 0) for part in state["parts"] for s in ("train", "val"))
     with context.Pool(num_proc, initializer=default_signals) as pool:
         work = batched(enumerate(pieces, start=pieces_done), batch_pieces)
-        for results in pool.imap(tokenize, work):
+        for results in in_order(pool, tokenize, work, window=2 * num_proc):
             for index, tokens, split in results:
                 writer.add(split, tokens)
                 bar.update(len(tokens))
@@ -182,6 +198,10 @@ def prepare_corpus(
                 writer.flush(pieces_done, counter.count)
             if max_tokens is not None and total >= max_tokens:
                 break
+        # let the batches in flight finish (their results unused) and the workers exit: the
+        # terminate() that leaving the pool's block does is then a no-op
+        pool.close()
+        pool.join()
     bar.close()
     if writer.sizes["train"] or writer.sizes["val"]:
         writer.flush(pieces_done, counter.count)
