@@ -3,7 +3,9 @@
 # cross-entropy alone per way (python -m gptlab.benchmarks.loss), and Liger's kernel at each
 # launch setting. Part "attention": every attention kernel alone at GPT-2's shapes, then gptlab's
 # step with cuDNN and FA4 attention against the default (needs flash-attn-4: pip install -e
-# ".[fa4]"). Part "float8": torchao's FP8 layers (pip install -e ".[float8]"). Output under
+# ".[fa4]"). Part "float8": torchao's FP8 layers (pip install -e ".[float8]"). Part "rotary":
+# rotary positions in a compiled step (python -m gptlab.benchmarks.rotary), then gptlab's step of
+# Llama 124M and of the speedrun preset against GPT-2's. Output under
 # ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
@@ -27,6 +29,12 @@ case "${1:-loss}" in
     bench --plain-attention fa4 --variant "fa4=kernels.attention=fa4" \
       --variant "cudnn=kernels.attention=cudnn" > "$out/bench_attention.jsonl" 2>> "$out/errors.log"
     cat "$out/attention.jsonl"; grep -h '"ratio' "$out/bench_attention.jsonl"
+    ;;
+  rotary)
+    timeout 200 python -m gptlab.benchmarks.rotary > "$out/rotary.jsonl" 2>> "$out/errors.log"
+    bench --skip-plain --variant "llama=model=llama_124m;model.vocab_multiple=64" \
+      --variant "preset=experiment=speedrun_124m" > "$out/bench_rotary.jsonl" 2>> "$out/errors.log"
+    cat "$out/rotary.jsonl"; grep -h '"name": "gptlab' "$out/bench_rotary.jsonl" | cut -c1-160
     ;;
   float8)
     bench --steps 50 --variant "pad64=model.vocab_multiple=64" \

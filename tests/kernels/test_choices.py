@@ -54,6 +54,25 @@ def test_compile_options_reach_torch_compile(monkeypatch):
     assert seen == {"options": {"coordinate_descent_tuning": True}}
 
 
+def test_rotary_models_compile_with_nd_tiling_unless_told_otherwise(monkeypatch):
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: seen.append(kwargs) or fn)
+    rope = GPTConfig(**{**TINY.__dict__, "pos_emb": "rope"})
+
+    def compile_options(cfg: GPTConfig, **settings) -> dict:
+        prepare(
+            GPT(cfg), KernelConfig.from_dict({"compile": True, **settings}), torch.device("cpu")
+        )
+        return seen.pop()
+
+    assert compile_options(TINY) == {}  # GPT-2's learned positions: torch's defaults
+    assert compile_options(rope) == {"options": {"triton.prefer_nd_tiling": True}}
+    # a setting given wins; a mode replaces every option (torch takes one of the two)
+    off = {"compile_options": {"triton.prefer_nd_tiling": False}}
+    assert compile_options(rope, **off) == {"options": {"triton.prefer_nd_tiling": False}}
+    assert compile_options(rope, compile_mode="max-autotune") == {"mode": "max-autotune"}
+
+
 @pytest.mark.parametrize(
     ("installed", "device", "resolved"),
     [

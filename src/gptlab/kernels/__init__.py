@@ -61,5 +61,6 @@ def prepare(model: GPT, config: KernelConfig, device: torch.device) -> Kernels:
     fn = loss.training_loss(model, way, config.fused_loss, device)
     compile_it = compiler.wanted(config.compile, device)
     if compile_it:
-        fn = compiler.compiled(fn, config.compile_mode, config.compile_options)
+        defaults = compiler.model_options(model.cfg)
+        fn = compiler.compiled(fn, config.compile_mode, config.compile_options, defaults)
     return Kernels(fn, way, config.attention, compile_it, converted, swapped)
