@@ -47,19 +47,35 @@ def test_a_tiny_track_judges_a_candidate_over_seeds(tmp_path, cache_dir, capsys,
     base = ";".join(tiny(f"paths.cache_dir={cache_dir}", "sample.max_new_tokens=0"))
     candidate = f"muon={base};optim=muon"
     table = tmp_path / "track.md"
-    code = speedrun.main(["--budget", "4:3", "--seeds", "3", "--baseline", base,
+    code = speedrun.main(["--budget", "4:3", "--seeds", "2", "--baseline", base,
                           "--candidate", candidate, "--out", str(tmp_path / "runs"),
                           "--table", str(table)])  # fmt: skip
     assert code == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON only
+    printed = capsys.readouterr().out
+    lines = [json.loads(line) for line in printed.splitlines()]  # JSON only
     runs = [line for line in lines if "seed" in line]
-    assert [(r["name"], r["steps"]) for r in runs] == [("baseline", 4)] * 3 + [("muon", 3)] * 3
-    assert len({r["val_loss"] for r in runs[:3]}) == 3  # three seeds, three losses
+    assert [(r["name"], r["steps"]) for r in runs] == [("baseline", 4)] * 2 + [("muon", 3)] * 2
+    assert len({r["val_loss"] for r in runs[:2]}) == 2  # two seeds, two losses
     (verdict,) = [line for line in lines if "budget" in line]
-    target = sum(r["val_loss"] for r in runs[:3]) / 3
+    target = sum(r["val_loss"] for r in runs[:2]) / 2
     assert verdict["target"] == pytest.approx(target, abs=1e-4)
-    assert verdict["seeds"] == 3 and 0 <= verdict["p_value"] <= 1
+    assert verdict["seeds"] == 2 and 0 <= verdict["p_value"] <= 1
     assert verdict["passed"] == (verdict["p_value"] < 0.01)
     text = table.read_text()
-    assert "| budget | run | seeds |" in text and "| 3 | muon | 3 |" in text
+    assert "| budget | run | seeds |" in text and "| 3 | muon | 2 |" in text
     assert "`python -m gptlab.benchmarks.speedrun --budget 4:3" in text
+
+    # a long baseline trained once: later calls judge candidates against its printed runs
+    earlier = tmp_path / "track.jsonl"
+    earlier.write_text(printed)
+    again = ["--seeds", "1", "--baseline", base, "--baseline-from", str(earlier),
+             "--candidate", candidate]  # fmt: skip
+    assert speedrun.main(["--budget", "8:3", *again]) == 2  # no 8-step baseline in it
+    assert "no finished baseline run of 8 steps" in capsys.readouterr().err
+    more = ["--first-seed", "2000", "--out", str(tmp_path / "again")]
+    assert speedrun.main(["--budget", "4:2", *again, *more]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # no baseline trained; the candidate's seed the one asked for
+    assert [(line["name"], line["seed"]) for line in lines if "seed" in line] == [("muon", 2000)]
+    (verdict,) = [line for line in lines if "budget" in line]
+    assert verdict["target"] == pytest.approx(target, abs=1e-4) and verdict["steps"] == 2

@@ -30,10 +30,9 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from gptlab.benchmarks.runs import compose_run, run
-from gptlab.benchmarks.stats import one_sided_p
+from gptlab.benchmarks.stats import verdict
 from gptlab.benchmarks.track_table import environment, write_table
 from gptlab.errors import ConfigError
 
@@ -107,29 +106,24 @@ def fixed_budget(overrides: list[str], steps: int, seed: int) -> list[str]:
     ]
 
 
-def verdict(
-    name: str, steps: int, runs: list[dict], target: float, base_time: float, alpha: float
-) -> dict[str, Any]:
-    runs = [r for r in runs if r.get("val_loss") is not None]  # a run stopped early has none
+def earlier_baseline(path: Path, steps: int) -> list[dict]:
+    """The baseline's runs of ``steps`` steps from the JSON lines an earlier track printed (a long
+    baseline trained once, its candidates judged in later calls)."""
+    try:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--baseline-from {path}: cannot read its JSON lines ({err})") from err
+    runs = [
+        r for r in lines
+        if r.get("name") == "baseline" and r.get("steps") == steps and "seed" in r
+        and r.get("val_loss") is not None
+    ]  # fmt: skip
     if not runs:
-        return {"name": name, "steps": steps, "seeds": 0, "val_loss_mean": None, "passed": None}
-    losses = [r["val_loss"] for r in runs]
-    times = [r["training_s"] for r in runs]
-    p = one_sided_p(losses, target) if len(losses) > 1 else None
-    mean_time = statistics.fmean(times)
-    return {
-        "name": name,
-        "steps": steps,
-        "seeds": len(runs),
-        "val_loss_mean": round(statistics.fmean(losses), 4),
-        "val_loss_sd": round(statistics.stdev(losses), 4) if len(losses) > 1 else None,
-        "target": round(target, 4),
-        "p_value": None if p is None else float(f"{p:.3g}"),
-        "training_s": round(mean_time, 1),
-        "time_ratio": round(mean_time / base_time, 3),
-        "tokens_per_s": round(statistics.fmean(r["tokens_per_s"] or 0 for r in runs)),
-        "passed": None if p is None else p < alpha,
-    }
+        raise ConfigError(
+            f"--baseline-from {path}: no finished baseline run of {steps} steps in it; "
+            f"run the track with --budget {steps}:C first"
+        )
+    return runs
 
 
 def track(
@@ -137,16 +131,19 @@ def track(
 ) -> list[dict]:
     rows = []
     baseline = [*overrides_of(args.baseline), *args.overrides]
-    seeds = [1337 + i for i in range(args.seeds)]
+    seeds = [args.first_seed + i for i in range(args.seeds)]
     base_seeds = seeds[: args.baseline_seeds or args.seeds]
     for text in args.budget or ["1200:400"]:
         base_steps, steps = parse_budget(text, race=False)
-        base_runs = [
-            run(fixed_budget(baseline, base_steps, s), out / f"b{base_steps}_baseline_{s}")
-            for s in base_seeds
-        ]
-        for seed, result in zip(base_seeds, base_runs, strict=True):
-            print(json.dumps({"name": "baseline", "steps": base_steps, "seed": seed, **result}))
+        if args.baseline_from:
+            base_runs = earlier_baseline(args.baseline_from, base_steps)
+        else:
+            base_runs = [
+                run(fixed_budget(baseline, base_steps, s), out / f"b{base_steps}_baseline_{s}")
+                for s in base_seeds
+            ]
+            for seed, result in zip(base_seeds, base_runs, strict=True):
+                print(json.dumps({"name": "baseline", "steps": base_steps, "seed": seed, **result}))
         target = statistics.fmean(r["val_loss"] for r in base_runs)
         base = verdict("baseline", base_steps, base_runs, target, 1.0, args.alpha)
         base_time = statistics.fmean(r["training_s"] for r in base_runs)
@@ -174,7 +171,7 @@ def race(
     rows = []
     steps = parse_budget((args.budget or ["400"])[0], race=True)[0]
     every = [f"trainer.val_check_interval={args.val_every}"]  # every run pays the same pauses
-    for seed in (1337 + i for i in range(args.seeds)):
+    for seed in (args.first_seed + i for i in range(args.seeds)):
         common = [*args.overrides, f"seed={seed}", *every]
         baseline = run(
             [*overrides_of(args.baseline), *common, f"trainer.max_steps={steps}"],
@@ -212,10 +209,21 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
+        "--first-seed", type=int, default=1337, help="seeds are first-seed, first-seed + 1, ..."
+    )
+    parser.add_argument(
         "--baseline-seeds",
         type=int,
         default=None,
         help="seeds of the baseline, whose mean is the target (default: --seeds)",
+    )
+    parser.add_argument(
+        "--baseline-from",
+        type=Path,
+        default=None,
+        metavar="JSONL",
+        help="judge against the baseline runs an earlier track printed (with this --baseline) "
+        "instead of training them",
     )
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--baseline", default=BASELINE, metavar="K=V;K=V")
@@ -237,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: give 1 or more (3 or more for a verdict)")
         for text in args.budget or []:
-            parse_budget(text, args.race)
+            base_steps = parse_budget(text, args.race)[0]
+            if args.baseline_from and not args.race:
+                earlier_baseline(args.baseline_from, base_steps)  # read before any training
         runs = {"baseline": [*overrides_of(args.baseline), *args.overrides]}
         runs.update({name: [*o, *args.overrides] for name, o in candidates})
         notes = check_comparable(runs, args.allow_unequal_tokens)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 
 def incomplete_beta(a: float, b: float, x: float) -> float:
@@ -57,3 +58,30 @@ def one_sided_p(values: list[float], target: float) -> float:
         return 0.0 if mean < target else 1.0
     t = (mean - target) / (sd / math.sqrt(len(values)))
     return student_t_cdf(t, len(values) - 1)
+
+
+def verdict(
+    name: str, steps: int, runs: list[dict], target: float, base_time: float, alpha: float
+) -> dict[str, Any]:
+    """The row of one candidate and budget: its runs' mean and spread, the p-value of its mean
+    being below ``target``, its time against the baseline's (``base_time``), passed or not."""
+    runs = [r for r in runs if r.get("val_loss") is not None]  # a run stopped early has none
+    if not runs:
+        return {"name": name, "steps": steps, "seeds": 0, "val_loss_mean": None, "passed": None}
+    losses = [r["val_loss"] for r in runs]
+    times = [r["training_s"] for r in runs]
+    p = one_sided_p(losses, target) if len(losses) > 1 else None
+    mean_time = statistics.fmean(times)
+    return {
+        "name": name,
+        "steps": steps,
+        "seeds": len(runs),
+        "val_loss_mean": round(statistics.fmean(losses), 4),
+        "val_loss_sd": round(statistics.stdev(losses), 4) if len(losses) > 1 else None,
+        "target": round(target, 4),
+        "p_value": None if p is None else float(f"{p:.3g}"),
+        "training_s": round(mean_time, 1),
+        "time_ratio": round(mean_time / base_time, 3),
+        "tokens_per_s": round(statistics.fmean(r["tokens_per_s"] or 0 for r in runs)),
+        "passed": None if p is None else p < alpha,
+    }

@@ -57,22 +57,21 @@ class HandTimer(L.Callback):
             self.out.write_text(json.dumps({"tokens_per_s": rate}))
 
 
-def lightning_path(
+def lightning_overrides(
     overrides: list[str],
     micro_batch: int,
     steps: int,
     workdir: Path,
+    run_dir: Path,
     profile_steps: int = 0,
     model: str = "gpt2_124m",
-) -> dict:
-    """tokens/s of ``train.py`` as its metrics log it (median of steady windows)."""
-    from hydra import compose, initialize_config_dir
-
-    from gptlab.commands.train import train
-
-    run_dir = workdir / f"lightning_mb{micro_batch}_{time.time_ns()}"
+) -> list[str]:
+    """The ``train.py`` overrides of one timed run on the random-token shards: ``model`` unless an
+    override picks the model or an experiment (whose own model would otherwise be replaced by
+    ``model``: the command line's group choice wins over an experiment's)."""
+    picks_model = any(o.startswith(("model=", "experiment=")) for o in overrides)
     args = [
-        f"model={model}",
+        *([] if picks_model else [f"model={model}"]),
         "data=tokens",
         f"data.path={workdir / 'shards'}",
         f"data.batch_size={micro_batch}",
@@ -98,6 +97,26 @@ def lightning_path(
             f" first_step: {steps - 8}, steps: {min(profile_steps, 6)},"
             f" out: '{run_dir}/profile.json'}}",
         ]
+    return args
+
+
+def lightning_path(
+    overrides: list[str],
+    micro_batch: int,
+    steps: int,
+    workdir: Path,
+    profile_steps: int = 0,
+    model: str = "gpt2_124m",
+) -> dict:
+    """tokens/s of ``train.py`` as its metrics log it (median of steady windows)."""
+    from hydra import compose, initialize_config_dir
+
+    from gptlab.commands.train import train
+
+    run_dir = workdir / f"lightning_mb{micro_batch}_{time.time_ns()}"
+    args = lightning_overrides(
+        overrides, micro_batch, steps, workdir, run_dir, profile_steps, model
+    )
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
         cfg = compose("train", overrides=args)
     if torch.cuda.is_available():
