@@ -72,26 +72,62 @@ def in_process(compose_train, out: Path, *overrides: str) -> dict:
     return torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nodes(cwd: Path, run_dir: Path, *args: str) -> list[str]:
+    """``train.py ARGS`` as two nodes of one process each (NODE_RANK 0 and 1, as a cluster's
+    launcher starts them): Lightning's multi-node path, with gloo on CPU. Returns their outputs."""
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    args = (*args, "trainer.strategy=ddp", "trainer.num_nodes=2", "trainer.devices=1")
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "train.py"),
+                *args,
+                f"hydra.run.dir={run_dir}",
+                *(["hydra.output_subdir=null"] if rank else []),
+            ],  # fmt: skip
+            cwd=cwd,
+            env={**os.environ, **env, "NODE_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    return outputs
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("optim", ["muon"])  # AdamW under DDP: the multirun test below
-def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_train, optim):
-    """DDP on CPU (gloo), started as `trainer.devices=2` starts it: one run folder written by rank
-    0, and the same optimisation as one process with the whole batch, whether that process takes
-    it in one micro-batch or accumulates two. HellaSwag, split over the two ranks, scores what
-    one process scores."""
+def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, compose_train):
+    """DDP on CPU (gloo) through Lightning's multi-node path (two nodes of one process): one run
+    folder written by rank 0, and the same optimisation (Muon's update across ranks; AdamW under
+    DDP: the multirun test) as one process with the whole batch, whether that process takes it
+    in one micro-batch or accumulates two. HellaSwag, split over the two ranks, scores what one
+    process scores."""
     same = [
         "model.n_layers=1",
         "trainer.val_check_interval=1",
         "data.shuffle=false",
-        f"optim={optim}",
+        "optim=muon",
         "callbacks.hellaswag.every_n_steps=2",
         f"callbacks.hellaswag.path={write_hellaswag(tmp_path / 'hellaswag.jsonl')}",
     ]
     # torch's Muon runs Newton-Schulz in bf16: rounding of a summed gradient shows at ~1e-4 after
     # 4 steps (in a few embedding entries whose Adam update is sign-like), not at 1e-5
-    atol = 5e-4 if optim == "muon" else 1e-5
-    run(tmp_path, *SMALL, *same, "trainer.devices=2", "data.batch_size=4", "run_name=ddp")
-    run_dir = tmp_path / "logs" / "train" / "runs" / "ddp"
+    atol = 5e-4
+    run_dir = tmp_path / "ddp"
+    outputs = start_nodes(tmp_path, run_dir, *SMALL, *same, "data.batch_size=4")
+    assert "GLOBAL_RANK: 1" not in outputs[0]
+    assert "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in outputs[0]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # saved once, by rank 0
     assert (run_dir / "train_rank1.log").is_file()  # rank 1 ran inside the same folder
     ddp = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -126,42 +162,6 @@ def test_multirun_with_ddp_runs_each_job_as_two_ranks_in_its_own_folder(tmp_path
     assert metrics(job, "val/loss")
     state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert state["hyper_parameters"]["optim"]["name"] == "adamw" and state["global_step"] == 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_two_nodes_of_one_process_through_lightnings_multi_node_path(tmp_path):
-    run_dir = tmp_path / "run"
-    args = [*SMALL, "model.n_layers=1", "data.batch_size=4", "trainer.strategy=ddp"]
-    args += ["trainer.num_nodes=2", "trainer.devices=1", f"hydra.run.dir={run_dir}"]
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
-    nodes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "train.py"),
-                *args,
-                *(["hydra.output_subdir=null"] if rank else []),
-            ],
-            cwd=tmp_path,
-            env={**os.environ, **env, "NODE_RANK": str(rank)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in (0, 1)
-    ]
-    outputs = [p.communicate(timeout=240)[0] for p in nodes]
-    assert [p.returncode for p in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
-    assert "GLOBAL_RANK: 1" not in outputs[0]
-    assert "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in outputs[0]
-    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_auto_strategy_picks_ddp_for_several_processes():
