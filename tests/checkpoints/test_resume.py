@@ -76,8 +76,13 @@ MODERN = ["model=modern_124m", "model.emb_dim=32", "model.n_heads=4", "model.n_k
 
 @pytest.mark.parametrize(
     "switches",
-    [MODERN, ["optim=muon", "optim.schedule=wsd", "optim.momentum_warmup_steps=6"], SPEEDRUN],
-    ids=["architecture switches", "muon wsd", "speedrun switches"],
+    [
+        pytest.param(MODERN, marks=pytest.mark.slow, id="architecture switches"),
+        pytest.param(
+            ["optim=muon", "optim.schedule=wsd", "optim.momentum_warmup_steps=6"], id="muon wsd"
+        ),
+        pytest.param(SPEEDRUN, id="speedrun switches"),
+    ],
 )
 def test_a_run_stopped_by_max_steps_resumes_exactly(compose_train, tmp_path, switches):
     """Stopped at step 4 (max_steps), resumed to 8: the losses of the uninterrupted run (the

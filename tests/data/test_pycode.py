@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import sysconfig
 
 import numpy as np
@@ -58,6 +60,7 @@ def test_the_standard_library_prepares_offline_up_to_max_tokens(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_stopping_at_max_tokens_never_hangs_on_the_work_still_queued(tmp_path, monkeypatch):
     """Stopping at ``source.max_tokens`` with large files still to read: multiprocessing's
     terminate() of a pool fed by a generator could wait forever on a task too large for the pipe

@@ -54,6 +54,7 @@ def logprob(model, context: str, continuation: str) -> float:
     return sum(logprobs[i - 1, whole[i]].item() for i in range(len(context_ids), len(whole)))
 
 
+@pytest.mark.slow
 def test_a_local_task_through_the_harness_scores_what_gptlab_computes(
     checkpoint, tmp_path, monkeypatch
 ):
@@ -91,6 +92,7 @@ def test_a_local_task_through_the_harness_scores_what_gptlab_computes(
     assert acc == pytest.approx(correct / len(DOCS))
 
 
+@pytest.mark.slow
 def test_the_command_line_finds_the_gptlab_model_type(checkpoint, tmp_path, monkeypatch, capsys):
     """``python -m gptlab lm_eval --model gptlab ...``: the harness's own command line, with the
     harness's --batch_size and --device (cuda by default: the CPU when there is none)."""

@@ -79,6 +79,7 @@ def test_long_examples_keep_their_last_tokens():
     assert rendered.ending_starts[0] == 16 - len(ending)
 
 
+@pytest.mark.slow
 def test_the_callback_and_eval_py_score_the_trained_model(tmp_path, compose_train, cache_dir):
     data = write_hellaswag(tmp_path / "hellaswag_val.jsonl")
     metrics = train(

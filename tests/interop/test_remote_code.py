@@ -52,6 +52,7 @@ print(float((logits - reference["logits"]).abs().max()), greedy[0, 5:].tolist())
 """
 
 
+@pytest.mark.slow
 def test_transformers_computes_gptlabs_logits_without_gptlab(exported, tmp_path):
     folder, model = exported
     idx = torch.randint(0, 50257, (2, 20), generator=torch.Generator().manual_seed(1))

@@ -67,6 +67,7 @@ def test_only_the_jobs_first_process_locks(tmp_path, monkeypatch):
     assert attempt.lock is None and not (tmp_path / "run" / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_two_starts_of_one_run_the_second_refused_and_a_killed_holder_does_not_block(
     tmp_path, cache_dir
 ):

@@ -192,7 +192,9 @@ def test_a_single_training_point_is_drawn(tmp_path):
     assert smoothed([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])  # no pull to zero
 
 
-@pytest.mark.parametrize("logger", ["tensorboard", "many", "none", "csv"])
+@pytest.mark.parametrize(
+    "logger", ["tensorboard", pytest.param("many", marks=pytest.mark.slow), "none", "csv"]
+)
 def test_every_logger_config_runs(compose_train, tmp_path, logger):
     train(
         compose_train(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import statistics
 
+import pytest
+
 from conftest import read_metrics
 from gptlab.commands.train import train
 
 
+@pytest.mark.slow
 def test_throughput_windows_exclude_validation_and_the_best_checkpoint(
     compose_train, tmp_path, monkeypatch
 ):
