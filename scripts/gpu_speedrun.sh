@@ -2,13 +2,13 @@
 # One GPU: the speedrun track (python -m gptlab.benchmarks.speedrun) on data=pycode. GPT-2 124M
 # with AdamW for B steps sets the target; experiment=speedrun_124m trains its own C steps; each
 # over SEEDS seeds, compiled, validated once at its end on the whole validation split.
-#   BUDGETS="1200:400 4800:1600" SEEDS=3 bash scripts/gpu_speedrun.sh [train.py overrides]
+#   BUDGETS="1200:300 4800:1400" SEEDS=3 bash scripts/gpu_speedrun.sh [train.py overrides]
 # Output under ${OUT:-/tmp/gptlab-gpu}: track.jsonl, track.md (the table), track.err.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
 source "$(dirname "$0")/gpu_pycode.sh"
 budgets=()
-for budget in ${BUDGETS:-1200:400}; do budgets+=(--budget "$budget"); done
+for budget in ${BUDGETS:-1200:300}; do budgets+=(--budget "$budget"); done
 timeout ${SPEEDRUN_TIMEOUT:-560} python -m gptlab.benchmarks.speedrun "${budgets[@]}" \
   --seeds ${SEEDS:-3} --table "$out/track.md" ${SPEEDRUN_ARGS:-} -- paths.data_dir=$data "$@" \
   > "$out/track.jsonl" 2> "$out/track.err"

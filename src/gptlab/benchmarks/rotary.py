@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("error: python -m gptlab.benchmarks.rotary times CUDA kernels: run it on a GPU",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
     llama = {"norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_weights": False}
     base = GPTConfig(vocab_size=8192, n_layers=args.layers, drop_rate=0.0, **llama)
     rope = GPTConfig(**{**base.__dict__, "pos_emb": "rope"})

@@ -1,6 +1,6 @@
 """The one-GPU speedrun track: fixed step budgets judged over seeds, or a race to a target loss.
 
-    python -m gptlab.benchmarks.speedrun [--budget 1200:400 ...] [--seeds 3]
+    python -m gptlab.benchmarks.speedrun [--budget 1200:300 ...] [--seeds 3]
         [--candidate NAME=k=v;k=v ...] [--baseline k=v;k=v] [--table FILE] [-- overrides]
     python -m gptlab.benchmarks.speedrun --race [--budget 1200] [--max-factor 1.5] ...
 
@@ -58,7 +58,7 @@ def parse_budget(text: str, race: bool) -> tuple[int, int]:
     if race and len(parts) == 1:
         parts *= 2
     if len(parts) != 2 or min(parts) < 1:
-        form = "B (baseline steps)" if race else "B:C (baseline and candidate steps), e.g. 1200:400"
+        form = "B (baseline steps)" if race else "B:C (baseline and candidate steps), e.g. 1200:300"
         raise ConfigError(f"--budget {text!r}: give {form}")
     return parts[0], parts[1]
 
@@ -133,7 +133,7 @@ def track(
     baseline = [*overrides_of(args.baseline), *args.overrides]
     seeds = [args.first_seed + i for i in range(args.seeds)]
     base_seeds = seeds[: args.baseline_seeds or args.seeds]
-    for text in args.budget or ["1200:400"]:
+    for text in args.budget or ["1200:300"]:
         base_steps, steps = parse_budget(text, race=False)
         if args.baseline_from:
             base_runs = earlier_baseline(args.baseline_from, base_steps)
@@ -205,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
         "--budget",
         action="append",
         metavar="B:C",
-        help="baseline:candidate steps (repeatable; default 1200:400)",
+        help="baseline:candidate steps (repeatable; default 1200:300)",
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
