@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU: the offline corpus (data=pycode, 60M tokens), the GPU test of the architecture
 # switches, then the architecture ablation (python -m gptlab.benchmarks.ablation). Eager mode (no
-# torch.compile) so thirteen variants fit one call; every variant sees the same tokens.
+# torch.compile) so thirteen variants fit ten minutes; every variant sees the same tokens.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
 data=${DATA_DIR:-/tmp/gptlab-data}

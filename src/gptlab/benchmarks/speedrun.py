@@ -108,7 +108,7 @@ def fixed_budget(overrides: list[str], steps: int, seed: int) -> list[str]:
 
 def earlier_baseline(path: Path, steps: int) -> list[dict]:
     """The baseline's runs of ``steps`` steps from the JSON lines an earlier track printed (a long
-    baseline trained once, its candidates judged in later calls)."""
+    baseline trained once, its candidates judged by later invocations)."""
     try:
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, ValueError) as err:

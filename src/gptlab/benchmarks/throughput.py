@@ -202,7 +202,7 @@ def main() -> None:
         plains.append((f"plain_loop_mb{last_mb}_{kernel}", last_mb, False, kernel))
     ratios: dict[str, list[float]] = {}
     # repeats: every ratio is taken against the plain loop of its own repeat, minutes apart at most,
-    # so a card that warms up or clocks down over the call does not favour the runs that come first
+    # so a card that warms up or clocks down over the benchmark does not favour the runs that come first
     for repeat in range(args.repeats):
         best_plain = 0.0
         for name, mb, in_step, kernel in [] if args.skip_plain else plains:
