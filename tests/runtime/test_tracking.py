@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from wandb_offline import summarize
 
-from conftest import ROOT, TINY, compose_run
+from conftest import ROOT, TINY
 from gptlab.commands.plot import plot, read_curves
 from gptlab.commands.train import train
 from gptlab.training.metrics import peak_flops
@@ -43,23 +43,11 @@ def offline_runs(folder: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(
-    tmp_path, cache_dir, monkeypatch, caplog
-):
-    # in this process, as a job of a sweep trains: W&B's own process and folders are the same
-    for key in [k for k in os.environ if k.startswith("WANDB_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: not logged in, so offline by itself
-    monkeypatch.chdir(tmp_path)
-    run_dir = tmp_path / "logs" / "train" / "runs" / "one"
-
-    def start(*overrides: str) -> None:
-        train(compose_run(tmp_path, run_dir, cache_dir, *overrides, "run_name=one"))
-
+def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(tmp_path):
     samples = ["callbacks.text_samples.every_n_steps=5", "callbacks.text_samples.max_new_tokens=4"]
-    with caplog.at_level("INFO"):
-        start(*WANDB, *samples)
-    assert "upload it later with: wandb sync" in caplog.text  # says how to upload it
+    result = run(tmp_path, *WANDB, *samples, "run_name=one")
+    assert "wandb sync" in result.stdout + result.stderr  # says how to upload it
+    run_dir = tmp_path / "logs" / "train" / "runs" / "one"
     (offline,) = offline_runs(run_dir)
     wb = summarize(offline)
     assert wb["console"] == 0  # metrics, not screen frames: W&B captures no console output
@@ -82,7 +70,7 @@ def test_offline_run_holds_metrics_config_samples_and_resumes_as_the_same_run(
     assert [r[0] for r in table["data"]] == [5, 5, 10, 10]
 
     resumed = [a for a in WANDB if "max_steps" not in a]
-    start(*resumed, "trainer.max_steps=14", "ckpt_path=last")
+    run(tmp_path, *resumed, "trainer.max_steps=14", "run_name=one", "ckpt_path=last")
     first, second = (summarize(p) for p in offline_runs(run_dir))
     assert first["id"] == second["id"]
     # one history row per logged step, W&B's step being the optimizer step: the second part
