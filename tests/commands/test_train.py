@@ -193,6 +193,7 @@ def test_two_real_steps_of_gpt2_124m(compose_train, caplog):
     cfg = compose_train(
         "model=gpt2_124m",
         "model.context_length=64",  # every weight of GPT-2 small but 960 position rows
+        "data=pydoc",  # tokenized once per test session; the default corpus is prepared per folder
         "trainer.max_steps=2",
         "data.batch_size=1",
         "trainer.accelerator=cpu",
