@@ -95,3 +95,17 @@ def test_stopping_at_max_tokens_never_hangs_on_the_work_still_queued(tmp_path, m
         assert not worker.is_alive(), "prepare did not return after reaching max_tokens"
         tokens = sum(split["tokens"] for split in done[0]["splits"].values())
         assert 50_000 <= tokens < 120 * 40_000  # stopped at whole batches, long before the end
+
+
+def test_a_corpus_cut_before_any_validation_file_says_what_to_raise(tmp_path):
+    import pytest
+
+    from gptlab.data.pieces import SourceError
+
+    contents = {f"m{i}.py": f"def f{i}(x):\n    return x + {i}\n" for i in range(40)}
+    folder = files(tmp_path / "src", contents)
+    train_only = [n for n, t in contents.items() if not is_validation_text(t, 0.3, 0)]
+    # the first file in path order is a training file: stopping after it leaves no validation
+    assert sorted(contents)[0] in train_only
+    with pytest.raises(SourceError, match="went to validation; raise data.prepare.val_fraction"):
+        prepare([folder], tmp_path / "out", source={"max_tokens": 1}, batch_pieces=1)

@@ -239,7 +239,10 @@ def write_manifest(out_dir: Path, state: dict[str, Any], pieces: int) -> dict[st
             f"({pieces} pieces); lower data.prepare.piece_chars or data.prepare.val_fraction"
         )
     if splits["val"]["tokens"] == 0 and state["options"]["val_fraction"] > 0:
-        raise SourceError(f"data.source {where}: no text left for validation")
+        raise SourceError(
+            f"data.source {where}: no piece of the {pieces} read went to validation; raise "
+            "data.prepare.val_fraction or data.source.max_tokens"
+        )
     manifest = {
         "format": "llm.c token shards: 256 x int32 header (magic 20240520, version 1, count), uint16 tokens",
         "tokenizer": "gpt2",
