@@ -5,7 +5,7 @@
 # step with cuDNN and FA4 attention against the default (needs flash-attn-4: pip install -e
 # ".[fa4]"). Part "float8": torchao's FP8 layers (pip install -e ".[float8]"). Part "rotary":
 # rotary positions in a compiled step (python -m gptlab.benchmarks.rotary), then gptlab's step of
-# Llama 124M and of the speedrun preset against GPT-2's. Output under
+# Llama 124M and of the speedrun preset (under torch's tiling and under N-D tiling) against GPT-2's. Output under
 # ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
@@ -33,7 +33,9 @@ case "${1:-loss}" in
   rotary)
     timeout 200 python -m gptlab.benchmarks.rotary > "$out/rotary.jsonl" 2>> "$out/errors.log"
     bench --skip-plain --variant "llama=model=llama_124m;model.vocab_multiple=64" \
-      --variant "preset=experiment=speedrun_124m" > "$out/bench_rotary.jsonl" 2>> "$out/errors.log"
+      --variant "preset=experiment=speedrun_124m" \
+      --variant "preset_nd_tiling=experiment=speedrun_124m;kernels.compile_options={triton.prefer_nd_tiling:true}" \
+      > "$out/bench_rotary.jsonl" 2>> "$out/errors.log"
     cat "$out/rotary.jsonl"; grep -h '"name": "gptlab' "$out/bench_rotary.jsonl" | cut -c1-160
     ;;
   float8)

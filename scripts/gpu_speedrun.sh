@@ -2,7 +2,8 @@
 # One GPU: the speedrun track (python -m gptlab.benchmarks.speedrun) on data=pycode. GPT-2 124M
 # with AdamW for B steps sets the target; experiment=speedrun_124m trains its own C steps; each
 # over SEEDS seeds, compiled, validated once at its end on the whole validation split.
-#   BUDGETS="1200:300 4800:1400" SEEDS=3 bash scripts/gpu_speedrun.sh [train.py overrides]
+#   BUDGETS=1200:300 SEEDS=3 bash scripts/gpu_speedrun.sh [train.py overrides]
+#   DATA_TOKENS=175000000 BUDGETS=4800:1350 bash scripts/gpu_speedrun.sh   (157M tokens, none twice)
 # Output under ${OUT:-/tmp/gptlab-gpu}: track.jsonl, track.md (the table), track.err.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"

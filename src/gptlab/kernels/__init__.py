@@ -61,6 +61,5 @@ def prepare(model: GPT, config: KernelConfig, device: torch.device) -> Kernels:
     fn = loss.training_loss(model, way, config.fused_loss, device)
     compile_it = compiler.wanted(config.compile, device)
     if compile_it:
-        defaults = compiler.model_options(model.cfg)
-        fn = compiler.compiled(fn, config.compile_mode, config.compile_options, defaults)
+        fn = compiler.compiled(fn, config.compile_mode, config.compile_options)
     return Kernels(fn, way, config.attention, compile_it, converted, swapped)

@@ -8,14 +8,15 @@ from typing import Any
 import torch
 
 from gptlab.errors import ConfigError
-from gptlab.model import GPTConfig
 from gptlab.upstream.torch import inductor_options
 
 # Inductor tiles an elementwise kernel along one dimension unless told otherwise; the gradient of
 # rotary positions, written back across the attention's (batch, heads, seq) -> (batch, seq, heads)
-# transpose, then reads at a fraction of the memory bandwidth. With N-D tiling a compiled forward
-# and backward of two Llama layers took 10.59 ms instead of 11.30 (without rotary 10.31) on an
-# H200; Llama 124M went from 0.923 to 0.985 of GPT-2's tokens/s (docs/performance.md).
+# transpose, then reads at a fraction of the memory bandwidth. N-D tiling fixes that (two compiled
+# Llama layers: 10.59 ms instead of 11.30 on an H200) but is not a default: on the speedrun preset
+# it made the first step compile for 170 s instead of 32 s, and validation's graph compiles again,
+# for about 7% more tokens/s (docs/performance.md). Long runs opt in through
+# kernels.compile_options; this is the setting the rotary benchmark measures.
 ROTARY_OPTIONS = {"triton.prefer_nd_tiling": True}
 
 
@@ -47,22 +48,12 @@ def wanted(setting: bool | str, device: torch.device) -> bool:
     return device.type == "cuda" if setting == "auto" else bool(setting)
 
 
-def model_options(cfg: GPTConfig) -> dict[str, Any]:
-    """The Inductor settings a model compiles faster with (those this torch knows)."""
-    wanted = ROTARY_OPTIONS if cfg.pos_emb == "rope" else {}
-    known = inductor_options()
-    return {key: value for key, value in wanted.items() if key in known}
-
-
 def compiled(
     fn: Callable[..., torch.Tensor],
     mode: str | None,
     options: Mapping[str, Any] | None,
-    defaults: Mapping[str, Any] | None = None,
 ) -> Callable[..., torch.Tensor]:
     """``fn`` through torch.compile, with a mode or Inductor options (torch takes one of the two).
-    ``defaults`` (:func:`model_options`) go under ``options`` (a setting given wins) unless a mode
-    is given.
 
     Dynamo's cache outlives a run and its guards do not cover the attention kernel flags: a later
     run in this process (a sweep's job, a benchmark's variant) would reuse an earlier run's graph,
@@ -71,5 +62,4 @@ def compiled(
     torch.compiler.reset()
     if mode:
         return torch.compile(fn, mode=mode)
-    options = {**(defaults or {}), **(options or {})}
-    return torch.compile(fn, options=options) if options else torch.compile(fn)
+    return torch.compile(fn, options=dict(options)) if options else torch.compile(fn)
