@@ -29,6 +29,21 @@ def signal_number(name: str) -> signal.Signals:
         raise ValueError(f"{name!r} is not a signal name such as SIGTERM or SIGUSR1") from None
 
 
+# what a person or a scheduler stops a job with; SLURM's scancel and preemption, and Ctrl-C in a
+# terminal, send them to every process of the job, DataLoader workers included
+JOB_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2")
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """A DataLoader's ``worker_init_fn``: the worker leaves stop signals to the main process.
+
+    A worker that dies of SIGTERM makes the main process fail at its next batch ("DataLoader
+    worker is killed by signal"), before it can finish the step and save ``last.ckpt``. Ignoring
+    costs nothing: torch's workers exit when their main process has gone."""
+    for name in JOB_STOP_SIGNALS:
+        signal.signal(signal_number(name), signal.SIG_IGN)
+
+
 class StopRequest:
     """Records which of ``signals`` arrived; ``requeue`` marks those that ask for a requeue."""
 

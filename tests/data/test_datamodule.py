@@ -1,3 +1,7 @@
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 
@@ -89,3 +93,19 @@ def test_missing_shard_folder_says_how_to_prepare(tmp_path):
     dm = ShardDataModule(path=str(tmp_path / "nowhere"), context_length=8)
     with pytest.raises(ShardError, match="nowhere does not exist.*gptlab prepare"):
         dm.setup("fit")
+
+
+def test_loader_workers_outlive_a_stop_signal_sent_to_the_whole_job(tmp_path):
+    # scancel, preemption and Ctrl-C signal every process of a job: a worker killed by SIGTERM
+    # made the main process die with "DataLoader worker is killed" instead of saving last.ckpt
+    write_shard(tmp_path / "x_train_000.bin", np.arange(5000) % 1000)
+    write_shard(tmp_path / "x_val_000.bin", np.arange(500) % 1000)
+    dm = ShardDataModule(path=str(tmp_path), context_length=16, batch_size=4, num_workers=1)
+    batches = iter(dm.train_dataloader())
+    next(batches)
+    for worker in batches._workers:
+        os.kill(worker.pid, signal.SIGTERM)
+        os.kill(worker.pid, signal.SIGUSR1)
+    time.sleep(0.5)
+    assert all(worker.is_alive() for worker in batches._workers)
+    assert len(list(batches)) == 5000 // 16 // 4 - 1  # the rest of the epoch still arrives

@@ -29,6 +29,7 @@ from gptlab.data.shards import (
     split_paths,
 )
 from gptlab.errors import ConfigError, check_types
+from gptlab.preemption import ignore_stop_signals
 from gptlab.upstream.lightning import micro_batches_trained
 
 
@@ -140,6 +141,7 @@ class TokenDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=ignore_stop_signals,  # the main process stops the run and saves
         )
 
     def train_dataloader(self) -> DataLoader:
