@@ -163,6 +163,40 @@ def test_a_stop_signal_before_training_exits_zero_and_removes_the_new_folder(
     assert signal.getsignal(signum) is not None  # the handler before it is back
 
 
+def test_a_stop_signal_names_the_checkpoint_that_is_really_there(tmp_path, capsys):
+    # with callbacks.last_checkpoint=null the line said "last.ckpt is saved" when only the best
+    # checkpoint was on disk
+    def stop_after(write) -> str:
+        with pytest.raises(SystemExit), stop_signals_exit_cleanly():
+            run_folder.begin(tmp_path / "run")
+            write(tmp_path / "run")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return capsys.readouterr().err
+
+    def metrics_and_best(run):
+        (run / "csv").mkdir(parents=True)
+        (run / "csv" / "metrics.csv").write_text("step\n1\n")
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / "step000050.ckpt").write_bytes(b"best")
+
+    err = stop_after(metrics_and_best)
+    assert "last.ckpt" not in err.replace("no last.ckpt", "")
+    assert "step000050.ckpt" in err and "ckpt_path=" in err
+    err = stop_after(lambda run: (run / "checkpoints" / "last.ckpt").write_bytes(b"last"))
+    assert "last.ckpt is saved; resume with ckpt_path=last" in err
+
+
+def test_a_stop_signal_after_training_without_checkpoints_says_what_is_kept(tmp_path, capsys):
+    with pytest.raises(SystemExit), stop_signals_exit_cleanly():
+        run_folder.begin(tmp_path / "run")
+        (tmp_path / "run" / "csv").mkdir(parents=True)
+        (tmp_path / "run" / "csv" / "metrics.csv").write_text("step\n1\n")
+        os.kill(os.getpid(), signal.SIGTERM)
+    err = capsys.readouterr().err
+    assert "no checkpoint" in err and "last.ckpt is saved" not in err
+    assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
+
+
 def test_in_process_runs_train_without_a_record(tmp_path, cache_dir):
     run = train_run(tmp_path, tmp_path / "run", cache_dir, *tiny("trainer.max_steps=2"))
     assert not (run / ".hydra").exists() and not (run / ".lock").exists()

@@ -43,7 +43,7 @@ def stop_signals_exit_cleanly() -> Iterator[None]:
 
         attempt = run_folder.current
         if attempt is not None and attempt.wrote_checkpoint():
-            what = f"{attempt.last_checkpoint} is saved; resume with ckpt_path=last"
+            what = attempt.what_to_resume_from()
         else:
             removed = run_folder.discard_failed_start()
             what = "nothing to save" + (", removed what this start had written" if removed else "")

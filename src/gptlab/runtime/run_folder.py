@@ -70,6 +70,19 @@ class Attempt:
         kept = ("result.json", "csv/metrics.csv")
         return self.created and any((self.run_dir / name).is_file() for name in kept)
 
+    def what_to_resume_from(self) -> str:
+        """For the line a stop signal prints: the checkpoint really on disk, and how to resume."""
+        last = self.last_checkpoint
+        if last.is_file() and last.stat().st_mtime != self.last_checkpoint_mtime:
+            return f"{last} is saved; resume with ckpt_path=last"
+        saved = sorted(self.run_dir.glob("checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if saved:  # callbacks.last_checkpoint=null, or a stop before its first save
+            return (
+                f"this start saved no last.ckpt; the newest checkpoint is {saved[-1]}: "
+                f"resume with ckpt_path={saved[-1]}"
+            )
+        return f"no checkpoint to resume from; what the run wrote is kept in {self.run_dir}"
+
 
 current: Attempt | None = None  # this process's start, for the stop-signal handler
 
