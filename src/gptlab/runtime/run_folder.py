@@ -61,20 +61,23 @@ class Attempt:
             return self.run_dir
         return self.run_dir / self.record
 
+    def saved_last_checkpoint(self) -> bool:
+        """Whether ``last.ckpt`` was written since this start began."""
+        last = self.last_checkpoint
+        return last.is_file() and last.stat().st_mtime != self.last_checkpoint_mtime
+
     def wrote_checkpoint(self) -> bool:
         """Whether this start saved a checkpoint of its own, or (in a folder it made) a result or
         metrics: then it trained, and what it wrote is kept."""
-        last = self.last_checkpoint
-        if last.is_file() and last.stat().st_mtime != self.last_checkpoint_mtime:
+        if self.saved_last_checkpoint():
             return True
         kept = ("result.json", "csv/metrics.csv")
         return self.created and any((self.run_dir / name).is_file() for name in kept)
 
     def what_to_resume_from(self) -> str:
         """For the line a stop signal prints: the checkpoint really on disk, and how to resume."""
-        last = self.last_checkpoint
-        if last.is_file() and last.stat().st_mtime != self.last_checkpoint_mtime:
-            return f"{last} is saved; resume with ckpt_path=last"
+        if self.saved_last_checkpoint():
+            return f"{self.last_checkpoint} is saved; resume with ckpt_path=last"
         saved = sorted(self.run_dir.glob("checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)
         if saved:  # callbacks.last_checkpoint=null, or a stop before its first save
             return (
