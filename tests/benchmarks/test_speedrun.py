@@ -79,3 +79,33 @@ def test_a_tiny_track_judges_a_candidate_over_seeds(tmp_path, cache_dir, capsys,
     assert [(line["name"], line["seed"]) for line in lines if "seed" in line] == [("muon", 2000)]
     (verdict,) = [line for line in lines if "budget" in line]
     assert verdict["target"] == pytest.approx(target, abs=1e-4) and verdict["steps"] == 2
+
+
+def test_each_run_line_is_flushed_before_the_next_run_starts(tmp_path, monkeypatch):
+    # stdout piped to a file is block-buffered: a time limit that kills a later run must not
+    # take the finished runs' lines with it
+    class Stdout:
+        def __init__(self) -> None:
+            self.pending, self.flushed = "", ""
+
+        def write(self, text: str) -> int:
+            self.pending += text
+            return len(text)
+
+        def flush(self) -> None:
+            self.flushed, self.pending = self.flushed + self.pending, ""
+
+    stdout = Stdout()
+    lines_when_run_starts = []
+
+    def fake_run(overrides, folder):
+        lines_when_run_starts.append(stdout.flushed.count("\n"))
+        loss = 2.0 + len(lines_when_run_starts) / 100
+        return {"val_loss": loss, "training_s": 1.0, "tokens_per_s": 1, "tokens": 1}
+
+    monkeypatch.setattr(speedrun, "run", fake_run)
+    monkeypatch.setattr(speedrun, "check_comparable", lambda runs, allow: [])
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert speedrun.main(["--budget", "4:2", "--seeds", "2", "--out", str(tmp_path)]) == 0
+    # baseline seeds 1 and 2, then the candidate's: each starts after every earlier line is out
+    assert lines_when_run_starts == [0, 1, 2, 3]

@@ -138,12 +138,16 @@ def track(
         if args.baseline_from:
             base_runs = earlier_baseline(args.baseline_from, base_steps)
         else:
-            base_runs = [
-                run(fixed_budget(baseline, base_steps, s), out / f"b{base_steps}_baseline_{s}")
-                for s in base_seeds
-            ]
-            for seed, result in zip(base_seeds, base_runs, strict=True):
-                print(json.dumps({"name": "baseline", "steps": base_steps, "seed": seed, **result}))
+            base_runs = []
+            for seed in base_seeds:
+                result = run(
+                    fixed_budget(baseline, base_steps, seed), out / f"b{base_steps}_baseline_{seed}"
+                )
+                print(
+                    json.dumps({"name": "baseline", "steps": base_steps, "seed": seed, **result}),
+                    flush=True,  # a run's line survives a later run's time limit
+                )
+                base_runs.append(result)
         target = statistics.fmean(r["val_loss"] for r in base_runs)
         base = verdict("baseline", base_steps, base_runs, target, 1.0, args.alpha)
         base_time = statistics.fmean(r["training_s"] for r in base_runs)
@@ -155,7 +159,9 @@ def track(
                 result = run(
                     fixed_budget(overrides, steps, seed), out / f"b{base_steps}_{name}_{seed}"
                 )
-                print(json.dumps({"name": name, "steps": steps, "seed": seed, **result}))
+                print(
+                    json.dumps({"name": name, "steps": steps, "seed": seed, **result}), flush=True
+                )
                 results.append(result)
             row = verdict(name, steps, results, target, base_time, args.alpha)
             print(
