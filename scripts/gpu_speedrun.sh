@@ -3,7 +3,7 @@
 # with AdamW for B steps sets the target; experiment=speedrun_124m trains its own C steps; each
 # over SEEDS seeds, compiled, validated once at its end on the whole validation split.
 #   BUDGETS=1200:300 SEEDS=3 bash scripts/gpu_speedrun.sh [train.py overrides]
-#   DATA_TOKENS=175000000 BUDGETS=4800:1350 bash scripts/gpu_speedrun.sh   (157M tokens, none twice)
+#   DATA_TOKENS=175000000 BUDGETS=4800:1200 bash scripts/gpu_speedrun.sh   (157M tokens, none twice)
 # Output under ${OUT:-/tmp/gptlab-gpu}: track.jsonl, track.md (the table), track.err.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"

@@ -17,9 +17,9 @@ def composed(overrides: list[str], tmp_path: Path):
 
 
 def test_a_variant_with_an_experiment_times_the_experiments_model(tmp_path):
-    # the bench's model=gpt2_124m used to win over the experiment's Llama: the "preset" was GPT-2
+    # the bench's model=gpt2_124m used to win over the experiment's model: the "preset" was GPT-2
     cfg = composed(["experiment=speedrun_124m"], tmp_path)
-    assert cfg.model.pos_emb == "rope" and cfg.model.mlp == "swiglu"
+    assert cfg.model.pos_emb == "rope" and cfg.model.mlp == "relu2" and cfg.model.qk_norm
     assert cfg.model.value_embeds == 3 and cfg.optim.name == "muon"
     # still on the bench's random-token shards and its own step count
     assert cfg.data.path == str(tmp_path / "shards") and cfg.trainer.max_steps == 100
