@@ -66,8 +66,10 @@ def test_resume_last_without_a_checkpoint_starts_fresh(compose_train, tmp_path):
     assert checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 3
 
 
-# every switch of the speedrun track: value embeddings, U-net skips, Muon's variants
+# every switch of the speedrun track: value embeddings, U-net skips, a sliding window growing
+# over the run, Muon's variants
 SPEEDRUN = ["model.n_layers=2", "model.value_embeds=1", "model.unet_skips=true", "optim=muon",
+            "model.attn_window=24", "module.attn_window_start=4",
             "optim.ns_coefficients=polar_express", "optim.normuon=true",
             "optim.cautious_weight_decay=true", "optim.weight_decay=0.05"]  # fmt: skip
 MODERN = ["model=modern_124m", "model.emb_dim=32", "model.n_heads=4", "model.n_kv_heads=2",

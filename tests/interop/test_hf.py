@@ -253,6 +253,7 @@ def test_llama_and_qwen3_shapes_round_trip_with_the_same_logits_and_tokens(
         ({"bias": True}, "model.bias=True"),
         ({"value_embeds": 1}, "model.value_embeds=1"),
         ({"unet_skips": True}, "model.unet_skips=True"),
+        ({"attn_window": 8}, "model.attn_window=8"),
     ],
 )
 def test_a_config_without_a_twin_exports_with_its_own_code(tmp_path, switch, named):

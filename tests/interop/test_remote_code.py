@@ -22,7 +22,7 @@ from gptlab.model.generate import generate  # noqa: E402
 EVERY_SWITCH = dict(vocab_size=50257, context_length=32, emb_dim=32, n_heads=4, n_kv_heads=2,
                     n_layers=4, drop_rate=0.0, pos_emb="rope", norm="rmsnorm", bias=False,
                     mlp="relu2", qk_norm=True, logit_softcap=15.0, value_embeds=2,
-                    unet_skips=True, vocab_multiple=64)  # fmt: skip
+                    unet_skips=True, vocab_multiple=64, attn_window=8)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

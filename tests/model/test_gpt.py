@@ -155,6 +155,7 @@ SWITCHES = [
     {"value_embeds": 1},
     {"unet_skips": True},
     {"value_embeds": 1, "unet_skips": True, "n_kv_heads": 2, "pos_emb": "rope", "mlp": "relu2"},
+    {"attn_window": 5, "pos_emb": "rope", "n_kv_heads": 2},
 ]
 
 
@@ -229,6 +230,7 @@ def test_switches_change_what_they_say():
         ({"rope_theta": 0}, "model.rope_theta=0 must be a number > 0"),
         ({"value_embeds": 2}, "model.value_embeds=2 must be an integer from 0 to model.n_layers/2"),
         ({"unet_skips": 1}, "model.unet_skips=1 must be true or false"),
+        ({"attn_window": 0}, "model.attn_window=0 must be a positive integer"),
     ],
 )
 def test_switch_values_are_checked(overrides, message):
@@ -251,3 +253,33 @@ def test_flops_per_token_equals_torchs_flop_counter(switches):
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         model(idx, idx).backward()
     assert counter.get_total_flops() == model.flops_per_token() * idx.numel()
+
+
+def test_a_sliding_window_hides_what_lies_before_it():
+    torch.manual_seed(0)
+    windowed = GPT(tiny_config(attn_window=4, n_layers=2, pos_emb="rope")).eval()
+    idx = torch.randint(0, 97, (1, 16))
+    changed = idx.clone()
+    changed[:, :3] = (changed[:, :3] + 1) % 97
+    with torch.no_grad():
+        before, after = windowed(idx), windowed(changed)
+    # two layers of a 4-token window reach 6 positions back: position 9 on do not see 0-2
+    torch.testing.assert_close(after[:, 9:], before[:, 9:])
+    assert not torch.allclose(after[:, 3:6], before[:, 3:6])
+    # a window as long as the context is plain causal attention
+    whole = GPT(tiny_config(attn_window=16, n_layers=2, pos_emb="rope")).eval()
+    plain = GPT(tiny_config(n_layers=2, pos_emb="rope")).eval()
+    plain.load_state_dict(whole.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(whole(idx), plain(idx))
+    # a schedule narrows it in place (compiled graphs read the buffer), never past the config's
+    windowed.set_attn_window(2)
+    with torch.no_grad():
+        narrower = windowed(idx)
+    assert not torch.allclose(narrower, before)
+    windowed.set_attn_window(1000)
+    assert int(windowed.attn_window) == 4 and "attn_window" not in windowed.state_dict()
+    with torch.no_grad():
+        torch.testing.assert_close(windowed(idx), before)
+    with pytest.raises(ValueError, match="needs a model with model.attn_window"):
+        plain.set_attn_window(4)

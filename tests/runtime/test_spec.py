@@ -65,3 +65,19 @@ def test_a_warm_up_longer_than_the_run_is_said_once(tmp_path, cache_dir):
     (warning,) = build_spec(cfg).warnings
     assert "optim.warmup_steps=100000 is longer than the run's 10 steps" in warning
     assert "never reaches optim.lr=0.0006" in warning
+
+
+def test_a_window_schedule_is_checked_against_the_models_window(tmp_path, cache_dir):
+    import pytest
+
+    from gptlab.errors import ConfigError
+
+    def spec(*overrides):
+        return build_spec(compose_run(tmp_path, tmp_path / "run", cache_dir, *tiny(*overrides)))
+
+    with pytest.raises(ConfigError, match="module.attn_window_start grows a sliding window"):
+        spec("module.attn_window_start=8")
+    with pytest.raises(ConfigError, match="module.attn_window_growth=2.0 must be in"):
+        spec("model.attn_window=16", "module.attn_window_growth=2.0")
+    assert spec("model.attn_window=16", "module.attn_window_start=8").module.attn_window_start == 8
+    assert not (tmp_path / "run").exists()

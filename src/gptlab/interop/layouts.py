@@ -41,7 +41,8 @@ LLAMA_BLOCK = {
     "mlp.fc.weight": ["mlp.gate_proj.weight", "mlp.up_proj.weight"],
     "mlp.proj.weight": ["mlp.down_proj.weight"],
 }
-SPEEDRUN_SWITCHES = {"logit_softcap": None, "value_embeds": 0, "unet_skips": False}
+SPEEDRUN_SWITCHES = {"logit_softcap": None, "value_embeds": 0, "unet_skips": False,
+                     "attn_window": None}  # fmt: skip
 GPT2_SHAPE = {"pos_emb": "learned", "norm": "layernorm", "mlp": "gelu", "bias": True,
               "qk_norm": False, "n_kv_heads": None, **SPEEDRUN_SWITCHES}  # fmt: skip
 LLAMA_SHAPE = {"pos_emb": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False,

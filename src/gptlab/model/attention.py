@@ -1,5 +1,6 @@
 """Attention for the GPT: the key/value cache of generation, rotary positions, and causal
-self-attention (multi-head or grouped-query, optionally with QK-norm and value embeddings)."""
+self-attention (multi-head or grouped-query, optionally with QK-norm, value embeddings and a
+sliding window)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,17 @@ class Rotary(nn.Module):
         return x * cos + torch.cat([-second, first], dim=-1) * sin
 
 
+def window_mask(
+    queries: int, start: int, window: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    """(queries, start + queries) bool: query ``start + i`` sees key ``j`` when ``j`` is at most
+    ``window - 1`` positions before it. ``window`` is a 0-d tensor, so a schedule that changes it
+    between steps changes no compiled graph."""
+    q = torch.arange(start, start + queries, device=device)[:, None]
+    k = torch.arange(start + queries, device=device)[None, :]
+    return (k <= q) & (q - k < window)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head (or grouped-query) causal attention. ``value_embed``: this layer's values are
     a learned mix of its own and a token-indexed table's (:attr:`GPTConfig.value_embeds`)."""
@@ -76,6 +88,7 @@ class CausalSelfAttention(nn.Module):
         self.k_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps) if cfg.qk_norm else None
         # the weights of (own values, table values); reset_parameters starts them at 0.5 each
         self.value_mix = nn.Parameter(torch.empty(2)) if value_embed else None
+        self.window_kernel = None  # another way of windowed attention (GPT.use_window_kernel)
 
     def forward(
         self,
@@ -84,7 +97,10 @@ class CausalSelfAttention(nn.Module):
         cache: KVCache | None = None,
         layer: int = 0,
         value_embed: torch.Tensor | None = None,
+        window_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``window_mask``: which keys each query sees (sliding-window attention,
+        :func:`window_mask`), in place of the causal mask."""
         batch, seq, emb = x.shape
         kv_dim = self.n_kv_heads * self.head_dim
         q, k, v = self.qkv(x).split([emb, kv_dim, kv_dim], dim=2)
@@ -112,6 +128,11 @@ class CausalSelfAttention(nn.Module):
             if start:  # new queries see every cached position and the causal part of their own
                 mask = torch.ones(seq, start + seq, dtype=torch.bool, device=x.device).tril(start)
                 causal = False
+        if window_mask is not None:
+            mask, causal = window_mask, False
+        if window_mask is not None and self.window_kernel is not None:
+            y = self.window_kernel.attend(q, k, v, window_mask, self.n_kv_heads != self.n_heads)
+            return self._project(y, batch, seq, emb)
         # scaled_dot_product_attention picks flash / cuDNN / memory-efficient kernels where it can
         y = F.scaled_dot_product_attention(
             q,
@@ -122,5 +143,8 @@ class CausalSelfAttention(nn.Module):
             is_causal=causal,
             enable_gqa=self.n_kv_heads != self.n_heads,
         )
+        return self._project(y, batch, seq, emb)
+
+    def _project(self, y: torch.Tensor, batch: int, seq: int, emb: int) -> torch.Tensor:
         y = y.transpose(1, 2).contiguous().view(batch, seq, emb)
         return self.resid_drop(self.proj(y))

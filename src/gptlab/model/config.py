@@ -2,7 +2,7 @@
 
 Defaults are GPT-2 small (124M). Each later-model choice is one switch (rotary positions, RMSNorm,
 squared-ReLU or SwiGLU MLPs, QK-norm, grouped-query attention, untied head, logit soft-cap, the
-speedrun's value embeddings and U-net skips), so they compose and sweep from the command line.
+speedrun's value embeddings, U-net skips and sliding-window attention), so they compose and sweep from the command line.
 How the model is run (compiling, the loss and attention kernels, initial weights) belongs to the
 run, not here.
 """
@@ -51,6 +51,9 @@ class GPTConfig:
     # and layer n_layers - value_embeds + i, the first and last layers
     value_embeds: int = 0
     unet_skips: bool = False  # the first half's block outputs feed the second half's, mirrored
+    # sliding-window attention: each position attends to itself and the attn_window - 1 before
+    # it; None: to every earlier position (a run may grow it to this: module.attn_window_schedule)
+    attn_window: int | None = None
 
     def __post_init__(self) -> None:
         if self.hidden_dim is None and isinstance(self.emb_dim, int):
@@ -104,6 +107,8 @@ class GPTConfig:
         ):
             raise ConfigError(f"model.logit_softcap={self.logit_softcap!r} must be > 0 or null")
         check_positive_int("vocab_multiple", self.vocab_multiple)
+        if self.attn_window is not None:
+            check_positive_int("attn_window", self.attn_window)
         ve = self.value_embeds
         if isinstance(ve, bool) or not isinstance(ve, int) or not 0 <= 2 * ve <= self.n_layers:
             raise ConfigError(

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gptlab.model.attention import CausalSelfAttention, KVCache, Rotary
+from gptlab.model.attention import CausalSelfAttention, KVCache, Rotary, window_mask
 from gptlab.model.config import GPTConfig
 
 
@@ -67,8 +67,9 @@ class Block(nn.Module):
         cache: KVCache | None = None,
         layer: int = 0,
         value_embed: torch.Tensor | None = None,
+        window: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), rotary, cache, layer, value_embed)
+        x = x + self.attn(self.ln1(x), rotary, cache, layer, value_embed, window)
         return x + self.mlp(self.ln2(x))
 
 
@@ -98,6 +99,10 @@ class GPT(nn.Module):
         self.skip_weights = nn.Parameter(torch.empty(skips)) if skips else None
         self.ln_f = make_norm(cfg, cfg.emb_dim)
         self.lm_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
+        self.window_kernel = None  # use_window_kernel
+        # the sliding window of the coming forward passes (set_attn_window); not in checkpoints
+        window = torch.tensor(cfg.attn_window or 0)
+        self.register_buffer("attn_window", window if cfg.attn_window else None, persistent=False)
         if cfg.tie_weights:
             self.lm_head.weight = self.tok_emb.weight
         self.reset_parameters()
@@ -125,6 +130,22 @@ class GPT(nn.Module):
                     nn.init.zeros_(proj.weight)
                 else:
                     nn.init.normal_(proj.weight, mean=0.0, std=resid_std)
+
+    def use_window_kernel(self, kernel: object | None) -> None:
+        """Windowed attention another way (a run's kernel, such as FlexAttention):
+        ``kernel.mask(queries, start, window, device)`` gives each forward pass's mask,
+        ``kernel.attend(q, k, v, mask, gqa)`` attends under it; None: PyTorch's attention with a
+        dense mask again."""
+        self.window_kernel = kernel
+        for block in self.blocks:
+            block.attn.window_kernel = kernel
+
+    def set_attn_window(self, tokens: int) -> None:
+        """Attend over a window of ``tokens`` positions from now on, at most ``model.attn_window``
+        (a run's window schedule grows it); in place, so compiled graphs stay as they are."""
+        if self.attn_window is None:
+            raise ValueError("set_attn_window needs a model with model.attn_window set")
+        self.attn_window.fill_(max(1, min(int(tokens), self.cfg.attn_window)))
 
     def forward(
         self,
@@ -156,6 +177,10 @@ class GPT(nn.Module):
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(start, start + seq, device=idx.device))
         x = self.drop(x)
+        window = None
+        if self.attn_window is not None:  # one mask for every layer
+            make = window_mask if self.window_kernel is None else self.window_kernel.mask
+            window = make(seq, start, self.attn_window, idx.device)
         n, outputs = self.cfg.n_layers, []
         skips = 0 if self.skip_weights is None else self.skip_weights.numel()
         for layer, block in enumerate(self.blocks):
@@ -163,7 +188,7 @@ class GPT(nn.Module):
                 x = x + self.skip_weights[layer - (n - skips)] * outputs.pop()
             table = self.cfg.value_embed_of(layer)
             value_embed = self.value_embeds[table](idx) if table is not None else None
-            x = block(x, self.rotary, cache, layer, value_embed)
+            x = block(x, self.rotary, cache, layer, value_embed, window)
             if layer < skips:
                 outputs.append(x)
         if cache is not None:

@@ -83,6 +83,8 @@ def build(spec: RunSpec) -> Built:
         nonfinite=spec.module.nonfinite,
         seed=spec.seed,
         peak_tflops=spec.module.peak_tflops,
+        attn_window_start=spec.module.attn_window_start,
+        attn_window_growth=spec.module.attn_window_growth,
     )
     if spec.initial_state is not None:
         load_weights_into(module.model, spec.initial_state, f"init_from={spec.init_from}")

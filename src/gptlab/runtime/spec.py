@@ -33,6 +33,7 @@ from gptlab.optim.config import OptimConfig
 from gptlab.runtime.devices import Devices, resolve_devices
 from gptlab.runtime.distributed import gradient_accumulation
 from gptlab.runtime.moved import moved
+from gptlab.training import window as window_schedule
 from gptlab.training.numerics import check_policy
 
 log = logging.getLogger("train")
@@ -44,9 +45,12 @@ class ModuleSettings:
 
     nonfinite: str = "skip"
     peak_tflops: float | None = None
+    attn_window_start: int | None = None  # grow model.attn_window from this (training.window)
+    attn_window_growth: float = 1.0  # over this fraction of the run's steps
 
     def validate(self) -> None:
         check_policy(self.nonfinite)
+        window_schedule.check_settings(self.attn_window_start, self.attn_window_growth)
         peak = self.peak_tflops
         if peak is not None and (isinstance(peak, bool) or not isinstance(peak, (int, float))
                                  or not peak > 0):  # fmt: skip
@@ -103,6 +107,11 @@ def build_spec(cfg: DictConfig, sweep: bool = False) -> RunSpec:
         kernels = KernelConfig.from_dict(plain(cfg.get("kernels") or {}))
     with problems.check():
         module = module_settings(plain(cfg.get("module") or {}))
+    if model is not None and module is not None:
+        with problems.check():
+            window_schedule.check_schedule(
+                module.attn_window_start, module.attn_window_growth, model.attn_window
+            )
     with problems.check():
         devices = resolve_devices(cfg.trainer)
     if kernels is not None and devices is not None:
@@ -202,7 +211,7 @@ def check_kernels_on(kernels: KernelConfig, devices: Devices, model: GPTConfig |
     """The kernel choices that depend on the device (and on the model's dropout)."""
     device = torch.device(devices.device_type)
     if model is not None:
-        attention_kernels.check_model(kernels.attention, model.drop_rate)
+        attention_kernels.check_model(kernels.attention, model.drop_rate, model.attn_window)
     if devices.device_type == "cpu" and kernels.loss == "liger":
         raise ConfigError(
             "kernels.loss=liger runs on CUDA GPUs and this run is on cpu; set kernels.loss=auto"

@@ -22,6 +22,7 @@ from gptlab.optim.build import build_optimizer, build_scheduler
 from gptlab.optim.config import OptimConfig
 from gptlab.training.metrics import StepMetrics
 from gptlab.training.numerics import NonFiniteSteps, nonfinite_tensors, seed_step, step_seed
+from gptlab.training.window import WindowSchedule
 
 
 class GPTModule(L.LightningModule):
@@ -32,7 +33,9 @@ class GPTModule(L.LightningModule):
     ``optim``: optimizer and schedule; ``kernels``: how it is run; ``nonfinite``: what a step with
     a non-finite loss or gradient norm does (``skip`` or ``stop``); ``seed``: each micro-batch's
     random state (dropout) is derived from it and the step, so a resumed run draws what the
-    uninterrupted run drew; ``peak_tflops``: per GPU, for MFU on cards gptlab does not know.
+    uninterrupted run drew; ``peak_tflops``: per GPU, for MFU on cards gptlab does not know;
+    ``attn_window_start``, ``attn_window_growth``: the sliding window's schedule
+    (:mod:`gptlab.training.window`).
     """
 
     def __init__(
@@ -43,6 +46,8 @@ class GPTModule(L.LightningModule):
         nonfinite: str = "skip",
         seed: int | None = None,
         peak_tflops: float | None = None,
+        attn_window_start: int | None = None,
+        attn_window_growth: float = 1.0,
     ) -> None:
         super().__init__()
         self.model_config = model if isinstance(model, GPTConfig) else GPTConfig.from_dict(model)
@@ -61,7 +66,12 @@ class GPTModule(L.LightningModule):
                 "nonfinite": nonfinite,
                 "seed": seed,
                 "peak_tflops": peak_tflops,
+                "attn_window_start": attn_window_start,
+                "attn_window_growth": attn_window_growth,
             }
+        )
+        self.window_schedule = WindowSchedule.of(  # checked against the model's window
+            attn_window_start, attn_window_growth, self.model_config, self.optim_config
         )
         self.model = GPT(self.model_config)
         self.nonfinite = NonFiniteSteps(nonfinite)
@@ -111,6 +121,8 @@ class GPTModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.metrics.batch_start(self.trainer)
+        if self.window_schedule is not None:  # a function of the step: a resume computes it again
+            self.model.set_attn_window(self.window_schedule.at(self.global_step, self.trainer))
         if self.seed is not None:
             seed_step(
                 step_seed(self.seed, self.global_rank, self.global_step, batch_idx), self.device
@@ -162,6 +174,8 @@ class GPTModule(L.LightningModule):
 
     def on_train_end(self) -> None:
         self.metrics.end(self.trainer)
+        if self.window_schedule is not None:  # what follows (tests, samples) sees the model's own
+            self.model.set_attn_window(self.window_schedule.final)
 
     def _check_skips(self, step: int, row: dict[str, float]) -> None:
         skipped = row.get("train/skipped_steps")

@@ -37,13 +37,17 @@ class GptlabForCausalLM(PreTrainedModel, GenerationMixin):
         self.post_init()
 
     def _init_weights(self, module: torch.nn.Module) -> None:
-        """The weights come from the folder; the rotary tables, which it does not hold (they
-        derive from the config), are computed again where transformers made placeholders."""
+        """The weights come from the folder; the rotary tables and the sliding window, which it
+        does not hold (they derive from the config), are set again where transformers made
+        placeholders."""
         if isinstance(module, Rotary) and module.cos.device.type != "meta":
             cos, sin = Rotary.tables(self.model.cfg, device=module.cos.device)
             with torch.no_grad():
                 module.cos.copy_(cos)
                 module.sin.copy_(sin)
+        window = getattr(module, "attn_window", None)
+        if isinstance(module, GPT) and window is not None and window.device.type != "meta":
+            module.set_attn_window(module.cfg.attn_window)
 
     def get_input_embeddings(self) -> torch.nn.Module:
         return self.model.tok_emb
