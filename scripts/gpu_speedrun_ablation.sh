@@ -13,9 +13,11 @@ declare -A switches=(
   [polar_express]="$preset;optim.ns_coefficients=polar_express"
   [normuon]="$preset;optim.normuon=true"
   [cautious_wd]="$preset;optim.weight_decay=0.025;optim.cautious_weight_decay=true"
+  [window_schedule]="$preset;model.attn_window=1024;module.attn_window_start=128;kernels.attention=flex"
+  [window_512]="$preset;model.attn_window=512;kernels.attention=flex"
 )
 candidates=()
-for name in ${ONLY:-value_embeds unet_skips polar_express normuon cautious_wd}; do
+for name in ${ONLY:-value_embeds unet_skips polar_express normuon cautious_wd window_schedule window_512}; do
   candidates+=(--candidate "$name=${switches[$name]}")
 done
 steps=${STEPS:-400}

@@ -94,7 +94,15 @@ def test_no_module_imports_itself_through_others():
 
 def test_the_model_knows_no_kernels():
     text = "\n".join(p.read_text() for p in (SRC / "model").glob("*.py"))
-    for name in ("liger", "triton", "flash_attn", "torchao", "gptlab.kernels", "loss_kernel"):
+    for name in (
+        "liger",
+        "triton",
+        "flash_attn",
+        "flex_attention",
+        "torchao",
+        "gptlab.kernels",
+        "loss_kernel",
+    ):
         assert name not in text, name
     assert "fused_loss" not in text
 

@@ -123,3 +123,44 @@ def test_a_swap_for_a_block_is_undone_when_the_block_fails(monkeypatch):
     with pytest.raises(RuntimeError), attention.swapped_in("fa4", torch.device("cuda")):
         raise RuntimeError("the benchmark failed")
     assert calls == ["fa4", "restore"]
+
+
+def test_flex_is_for_sliding_windows_without_dropout_on_cuda_gpus():
+    with pytest.raises(ConfigError, match="kernels.attention=flex runs sliding-window attention"):
+        attention.check_model("flex", 0.0, None)
+    with pytest.raises(ConfigError, match=r"model.drop_rate=0.1; set model.drop_rate=0.0"):
+        attention.check_model("flex", 0.1, 64)
+    attention.check_model("flex", 0.0, 64)
+    with pytest.raises(ConfigError, match="kernels.attention=flex trains on CUDA GPUs"):
+        attention.check_device("flex", torch.device("cpu"))
+    attention.check_name("flex")  # this torch has FlexAttention
+    with attention.kernel_context("flex"):  # PyTorch's choice for everything else
+        assert torch.backends.cuda.math_sdp_enabled()
+
+
+def test_flex_windows_compute_the_models_own_logits():
+    """FlexAttention's block mask against the model's dense one, forward only (FlexAttention has
+    no backward on CPUs; training is compared on a GPU in test_gpu.py). 200 positions: two
+    128-position blocks, the second partly outside the window."""
+    from gptlab.kernels.flex import FlexWindow
+    from gptlab.model import GPT, GPTConfig, KVCache
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=64, context_length=200, emb_dim=32, n_heads=4, n_kv_heads=2,
+                    n_layers=2, drop_rate=0.0, pos_emb="rope", attn_window=100)  # fmt: skip
+    model = GPT(cfg).eval()
+    idx = torch.randint(0, 64, (2, 200))
+    with torch.no_grad():
+        dense = model(idx)
+        model.set_attn_window(70)  # a schedule's narrower window, read from the buffer
+        narrower = model(idx)
+        model.set_attn_window(100)
+        model.use_window_kernel(FlexWindow())
+        torch.testing.assert_close(model(idx), dense, atol=2e-5, rtol=1e-4)
+        model.set_attn_window(70)
+        torch.testing.assert_close(model(idx), narrower, atol=2e-5, rtol=1e-4)
+        model.set_attn_window(100)
+        cache = KVCache(cfg, 2, torch.device("cpu"), torch.float32)  # generation: cached steps
+        parts = [model(idx[:, :150], cache=cache)]
+        parts += [model(idx[:, i : i + 1], cache=cache) for i in range(150, 160)]
+    torch.testing.assert_close(torch.cat(parts, dim=1), dense[:, :160], atol=2e-5, rtol=1e-4)

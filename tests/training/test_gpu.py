@@ -254,3 +254,36 @@ def test_fa4_replaces_pytorchs_flash_kernel_and_matches_it(compose_train, tmp_pa
     losses = [float(r["train/loss"]) for r in read_metrics(tmp_path / "run") if r.get("train/loss")]
     assert losses and all(math.isfinite(x) for x in losses)
     assert torch.nn.attention.current_flash_attention_impl() is None
+
+
+def test_flex_windows_train_as_the_dense_mask_does_and_a_run_uses_them(compose_train):
+    """FlexAttention's block-sparse window against the model's dense mask: one compiled bf16 step,
+    loss and gradients; then a run with kernels.attention=flex and a growing window."""
+    from gptlab.commands.train import train
+    from gptlab.kernels.flex import FlexWindow
+    from gptlab.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=512, context_length=512, emb_dim=128, n_heads=4, n_kv_heads=2,
+                    n_layers=2, drop_rate=0.0, pos_emb="rope", attn_window=192)  # fmt: skip
+    model = GPT(cfg).cuda()
+    idx = torch.randint(0, 512, (2, 512), device="cuda")
+
+    def step() -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        torch.compiler.reset()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = torch.compile(model)(idx, idx)
+        loss.backward()
+        return loss.item(), [p.grad.float().clone() for p in model.parameters()]
+
+    dense_loss, dense_grads = step()
+    model.use_window_kernel(FlexWindow())
+    flex_loss, flex_grads = step()
+    assert flex_loss == pytest.approx(dense_loss, rel=2e-3)
+    for a, b in zip(dense_grads, flex_grads, strict=True):
+        torch.testing.assert_close(b, a, atol=2e-3, rtol=5e-2)
+    run = compose_train("model.context_length=256", "model.attn_window=192",
+                        "module.attn_window_start=64", "kernels.attention=flex",
+                        "kernels.compile=true", "trainer.accelerator=gpu", "trainer.max_steps=10")  # fmt: skip
+    assert train(run)["val/loss"] < 11

@@ -54,9 +54,14 @@ def prepare(model: GPT, config: KernelConfig, device: torch.device) -> Kernels:
     graph is traced from), then the attention kernel, the loss, and torch.compile of the loss."""
     from gptlab.kernels import attention, compiler, float8, loss
 
-    attention.check_model(config.attention, model.cfg.drop_rate)
+    attention.check_model(config.attention, model.cfg.drop_rate, model.cfg.attn_window)
     converted = float8.convert_linears(model, config.float8, device) if config.float8 else 0
     swapped = attention.activate(config.attention, device)
+    if config.attention == attention.FLEX:
+        from gptlab.kernels.flex import FlexWindow
+
+        attention.check_device(config.attention, device)
+        model.use_window_kernel(FlexWindow())
     way = loss.resolve(config.loss, device)
     fn = loss.training_loss(model, way, config.fused_loss, device)
     compile_it = compiler.wanted(config.compile, device)

@@ -1,5 +1,7 @@
 """The kernel behind the model's ``scaled_dot_product_attention`` (``kernels.attention``).
 
+``flex`` runs a sliding-window model's attention through FlexAttention (:mod:`gptlab.kernels.flex`).
+
 ``auto`` leaves the choice to PyTorch; ``flash``, ``cudnn``, ``efficient`` and ``math`` pin one of
 PyTorch's own kernels. ``fa4`` runs FlashAttention-4 (the ``flash-attn-4`` package, CuTe DSL kernels
 for Hopper and Blackwell GPUs) in place of PyTorch's flash kernel, through PyTorch's registry of
@@ -33,13 +35,20 @@ FLASH_IMPLEMENTATIONS = {"fa4": ("FA4", "flash_attn.cute.interface", "flash-attn
 # PyTorch's FA4 glue (torch 2.11 to 2.13) unpacks ``(out, lse)`` from FA4's forward; from
 # flash-attn-4 4.0.0b19 on it returns more values, and the first attention call fails
 NEWEST_COMPATIBLE = {"flash-attn-4": "4.0.0b18"}
-CHOICES = [*PYTORCH_KERNELS, *FLASH_IMPLEMENTATIONS]
+# FlexAttention's block-sparse kernel for sliding-window models (gptlab.kernels.flex)
+FLEX = "flex"
+CHOICES = [*PYTORCH_KERNELS, *FLASH_IMPLEMENTATIONS, FLEX]
 
 
 def check_name(name: str) -> None:
     """``kernels.attention`` known and, for a flash implementation, installed in a fitting version."""
     if name not in CHOICES:
         raise ConfigError(f"kernels.attention={name!r} must be one of {CHOICES}")
+    if name == FLEX and not _importable("torch.nn.attention.flex_attention"):
+        raise ConfigError(
+            f"kernels.attention=flex needs PyTorch's FlexAttention (torch >= 2.5; this is "
+            f"{torch.__version__}); set kernels.attention=auto"
+        )
     if name in FLASH_IMPLEMENTATIONS:
         _, module, package, _ = FLASH_IMPLEMENTATIONS[name]
         if not hasattr(torch.nn.attention, "activate_flash_attention_impl"):
@@ -55,9 +64,15 @@ def check_name(name: str) -> None:
         check_version(name, package)
 
 
-def check_model(name: str, drop_rate: float) -> None:
-    """A flash implementation without attention dropout needs a model without dropout."""
-    if name in FLASH_IMPLEMENTATIONS and drop_rate:
+def check_model(name: str, drop_rate: float, attn_window: int | None = None) -> None:
+    """A kernel without attention dropout needs a model without dropout; FlexAttention is for
+    sliding-window models."""
+    if name == FLEX and attn_window is None:
+        raise ConfigError(
+            "kernels.attention=flex runs sliding-window attention and model.attn_window is null: "
+            "set model.attn_window, or kernels.attention=auto (causal attention is fastest there)"
+        )
+    if name in (*FLASH_IMPLEMENTATIONS, FLEX) and drop_rate:
         raise ConfigError(
             f"kernels.attention={name} has no attention dropout and model.drop_rate="
             f"{drop_rate}; set model.drop_rate=0.0 or kernels.attention=auto"
@@ -65,7 +80,13 @@ def check_model(name: str, drop_rate: float) -> None:
 
 
 def check_device(name: str, device: torch.device) -> None:
-    """A flash implementation runs on GPUs of the compute capabilities it was built for."""
+    """A flash implementation runs on GPUs of the compute capabilities it was built for;
+    FlexAttention trains on CUDA GPUs."""
+    if name == FLEX and device.type != "cuda":
+        raise ConfigError(
+            f"kernels.attention=flex trains on CUDA GPUs (FlexAttention has no backward on "
+            f"{device.type}); set kernels.attention=auto: the window is then a dense mask"
+        )
     if name not in FLASH_IMPLEMENTATIONS:
         return
     _, _, _, capabilities = FLASH_IMPLEMENTATIONS[name]
@@ -107,7 +128,7 @@ def kernel_context(name: str) -> contextlib.AbstractContextManager:
     or its flash kernel, which an activated implementation (``fa4``) has replaced."""
     if name in FLASH_IMPLEMENTATIONS:
         return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
-    backend = PYTORCH_KERNELS[name]
+    backend = PYTORCH_KERNELS.get(name)  # flex: the model's own kernel, PyTorch's choice elsewhere
     return contextlib.nullcontext() if backend is None else sdpa_kernel(backend)
 
 
