@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One GPU: each speedrun switch alone on top of experiment=speedrun_124m, at STEPS (400) steps and
+# One GPU: each speedrun switch alone on top of experiment=speedrun_124m (or one of its own taken
+# out: no_value_embeds, no_normuon), at STEPS (400) steps and
 # one seed (python -m gptlab.benchmarks.speedrun with the preset as its baseline): the final
 # validation loss and the training time of each against the preset's. ONLY="a b" picks switches.
 # Output under ${OUT:-/tmp/gptlab-gpu}: ablation.jsonl, ablation.md, ablation.err.
@@ -8,16 +9,17 @@ source "$(dirname "$0")/gpu_env.sh"
 source "$(dirname "$0")/gpu_pycode.sh"
 preset="experiment=speedrun_124m"
 declare -A switches=(
-  [value_embeds]="$preset;model.value_embeds=3"
+  [no_value_embeds]="$preset;model.value_embeds=0"  # the preset's own switches, taken out
+  [no_normuon]="$preset;optim.normuon=false"
   [unet_skips]="$preset;model.unet_skips=true"
   [polar_express]="$preset;optim.ns_coefficients=polar_express"
-  [normuon]="$preset;optim.normuon=true"
   [cautious_wd]="$preset;optim.weight_decay=0.025;optim.cautious_weight_decay=true"
   [window_schedule]="$preset;model.attn_window=1024;module.attn_window_start=128;kernels.attention=flex"
   [window_512]="$preset;model.attn_window=512;kernels.attention=flex"
+  [fp8_head]="$preset;kernels.float8=tensorwise;kernels.float8_layers=head"  # needs torchao
 )
 candidates=()
-for name in ${ONLY:-value_embeds unet_skips polar_express normuon cautious_wd window_schedule window_512}; do
+for name in ${ONLY:-unet_skips polar_express cautious_wd window_schedule window_512 fp8_head}; do
   candidates+=(--candidate "$name=${switches[$name]}")
 done
 steps=${STEPS:-400}

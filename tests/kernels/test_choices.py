@@ -113,3 +113,51 @@ def test_float8_settings_are_checked():
 
     with pytest.raises(ConfigError, match="kernels.float8=tensorwise needs a GPU with FP8"):
         float8.check_device("tensorwise", torch.device("cpu"))
+
+
+def test_the_output_layer_alone_can_be_fp8_when_the_loss_runs_through_it(monkeypatch):
+    from gptlab.kernels import float8
+
+    monkeypatch.setattr(liger, "available", lambda: True)
+    from gptlab.model import GPT, GPTConfig
+
+    with pytest.raises(ConfigError, match="kernels.float8_layers='some' must be one of"):
+        KernelConfig.from_dict({"float8_layers": "some"})
+    with pytest.raises(ConfigError, match="the head would not run in FP8; set kernels.loss"):
+        KernelConfig.from_dict({"float8": "tensorwise", "float8_layers": "head", "loss": "liger"})
+    with pytest.raises(ConfigError, match="the head would not run in FP8"):
+        KernelConfig.from_dict({"float8": "rowwise", "float8_layers": "head", "fused_loss": True})
+    KernelConfig.from_dict({"float8": "tensorwise", "float8_layers": "head"})  # loss auto: fine
+    model = GPT(GPTConfig(vocab_size=100, context_length=16, emb_dim=32, n_heads=2, n_layers=1,
+                          vocab_multiple=64, tie_weights=False))  # fmt: skip
+
+    def chosen(layers: str, head_in_loss_kernel: bool = False) -> list[str]:
+        return [name for name, m in model.named_modules()
+                if float8.eligible(m, name, layers, head_in_loss_kernel)]  # fmt: skip
+
+    assert chosen("head") == ["lm_head"]
+    assert chosen("all") == ["blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.0.mlp.fc",
+                             "blocks.0.mlp.proj", "lm_head"]  # fmt: skip
+    # Liger's kernel or the fused loss multiplies by the head's weight: it is left out, not
+    # counted as FP8 and run in bf16
+    assert "lm_head" not in chosen("all", head_in_loss_kernel=True)
+
+
+def test_prepare_keeps_an_fp8_head_on_the_loss_that_runs_through_it(monkeypatch):
+    from gptlab.kernels import float8, prepare
+    from gptlab.model import GPT, GPTConfig
+
+    calls = []
+    monkeypatch.setattr(float8, "convert_linears", lambda *args: calls.append(args[3:]) or 1)
+    monkeypatch.setattr(loss_choice, "resolve", lambda name, device: "liger")  # a GPU with Liger
+    monkeypatch.setattr(loss_choice, "training_loss", lambda model, way, fused, device: way)
+    monkeypatch.setattr(liger, "available", lambda: True)
+    model = GPT(GPTConfig(vocab_size=100, context_length=16, emb_dim=32, n_heads=2, n_layers=1))
+    cpu = torch.device("cpu")
+    head = KernelConfig.from_dict({"float8": "tensorwise", "float8_layers": "head",
+                                   "compile": False})  # fmt: skip
+    assert prepare(model, head, cpu).loss_way == "compiled"  # auto: the head's module computes
+    assert calls == [("head", False)]
+    every = KernelConfig.from_dict({"float8": "tensorwise", "compile": False})
+    assert prepare(model, every, cpu).loss_way == "liger"
+    assert calls[-1] == ("all", True)  # the head is left to Liger's kernel, not counted as FP8

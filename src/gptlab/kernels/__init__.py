@@ -55,14 +55,21 @@ def prepare(model: GPT, config: KernelConfig, device: torch.device) -> Kernels:
     from gptlab.kernels import attention, compiler, float8, loss
 
     attention.check_model(config.attention, model.cfg.drop_rate, model.cfg.attn_window)
-    converted = float8.convert_linears(model, config.float8, device) if config.float8 else 0
+    head_alone = config.float8 and config.float8_layers == "head"
+    # auto picks the loss that runs through the head's module when the head alone is FP8
+    way = "compiled" if head_alone and config.loss == "auto" else loss.resolve(config.loss, device)
+    converted = 0
+    if config.float8:  # Liger's kernel and the fused loss take the head's weight, not its module
+        head_in_loss_kernel = way == "liger" or config.fused_loss
+        converted = float8.convert_linears(
+            model, config.float8, device, config.float8_layers, head_in_loss_kernel
+        )
     swapped = attention.activate(config.attention, device)
     if config.attention == attention.FLEX:
         from gptlab.kernels.flex import FlexWindow
 
         attention.check_device(config.attention, device)
         model.use_window_kernel(FlexWindow())
-    way = loss.resolve(config.loss, device)
     fn = loss.training_loss(model, way, config.fused_loss, device)
     compile_it = compiler.wanted(config.compile, device)
     if compile_it:

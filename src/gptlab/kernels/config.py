@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gptlab.errors import ConfigError, check_known_keys, check_types
-from gptlab.kernels import attention, compiler, loss
+from gptlab.kernels import attention, compiler, float8, loss
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 FLOAT8_RECIPES = (None, "tensorwise", "rowwise")
@@ -29,6 +29,7 @@ class KernelConfig:
     )
     fused_loss: bool = False  # output layer + cross-entropy in row chunks: logits never held whole
     float8: str | None = None  # FP8 matrix products through torchao: tensorwise or rowwise
+    float8_layers: str = "all"  # which linear layers: all (eligible), or head (the output layer)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first impossible ``kernels.<key>`` (no device needed)."""
@@ -43,6 +44,12 @@ class KernelConfig:
         loss.check_name(self.loss)
         if not isinstance(self.fused_loss, bool):
             raise ConfigError(f"kernels.fused_loss={self.fused_loss!r} must be true or false")
+        if self.float8_layers not in float8.LAYERS:
+            raise ConfigError(
+                f"kernels.float8_layers={self.float8_layers!r} must be one of {list(float8.LAYERS)}"
+            )
+        if self.float8:
+            float8.check_loss_path(self.float8_layers, self.loss == "liger" or self.fused_loss)
         if self.float8 not in FLOAT8_RECIPES:
             raise ConfigError(
                 f"kernels.float8={self.float8!r} must be one of {list(FLOAT8_RECIPES)}"
