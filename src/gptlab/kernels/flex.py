@@ -5,7 +5,7 @@ masked, as the GPT-2 speedruns run their windows.
 The model's own way (:func:`gptlab.model.attention.window_mask`) is PyTorch's attention with a
 dense mask: the same function, but masked scores are still computed, and a mask keeps PyTorch off
 its flash kernel. FlexAttention trains on CUDA GPUs only (it has no backward on CPUs); generation's
-cached steps, whose queries are few, keep the dense mask.
+cached steps and prompts shorter than a block, whose queries are few, keep the dense mask.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from gptlab.model.attention import window_mask
+
+BLOCK = 128  # FlexAttention's default block of queries and keys
 
 
 @cache
@@ -32,7 +34,9 @@ class FlexWindow:
     attention under it."""
 
     def mask(self, queries: int, start: int, window: torch.Tensor, device: torch.device) -> Any:
-        if start:  # a cached generation step
+        # a cached generation step, or a short prompt: fewer queries than a block of 128 leave
+        # nothing to skip (and each new length would compile FlexAttention again)
+        if start or queries < BLOCK:
             return window_mask(queries, start, window, device)
         from torch.nn.attention.flex_attention import create_block_mask
 
