@@ -164,3 +164,24 @@ def test_flex_windows_compute_the_models_own_logits():
         parts = [model(idx[:, :150], cache=cache)]
         parts += [model(idx[:, i : i + 1], cache=cache) for i in range(150, 160)]
     torch.testing.assert_close(torch.cat(parts, dim=1), dense[:, :160], atol=2e-5, rtol=1e-4)
+
+
+def test_a_compiled_model_follows_its_window_as_it_grows_without_compiling_again():
+    """The window is a buffer the schedule fills in place: a compiled graph must read it, not
+    bake in the value it was traced with."""
+    from gptlab.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, context_length=64, emb_dim=32, n_heads=2, n_layers=1,
+                          drop_rate=0.0, attn_window=32)).eval()  # fmt: skip
+    idx = torch.randint(0, 64, (2, 64))
+    torch.compiler.reset()
+    stats = torch._dynamo.utils.counters["stats"]
+    graphs = stats["unique_graphs"]  # counted per process, across tests
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        compiled(idx)
+        model.set_attn_window(4)
+        narrow, eager = compiled(idx), model(idx)
+    torch.testing.assert_close(narrow, eager)
+    assert stats["unique_graphs"] == graphs + 1
