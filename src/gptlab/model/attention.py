@@ -129,10 +129,11 @@ class CausalSelfAttention(nn.Module):
                 mask = torch.ones(seq, start + seq, dtype=torch.bool, device=x.device).tril(start)
                 causal = False
         if window_mask is not None:
+            if self.window_kernel is not None:  # e.g. FlexAttention, chosen by the run
+                gqa = self.n_kv_heads != self.n_heads
+                return self._project(self.window_kernel.attend(q, k, v, window_mask, gqa),
+                                     batch, seq, emb)  # fmt: skip
             mask, causal = window_mask, False
-        if window_mask is not None and self.window_kernel is not None:
-            y = self.window_kernel.attend(q, k, v, window_mask, self.n_kv_heads != self.n_heads)
-            return self._project(y, batch, seq, emb)
         # scaled_dot_product_attention picks flash / cuDNN / memory-efficient kernels where it can
         y = F.scaled_dot_product_attention(
             q,

@@ -2,9 +2,9 @@
 
 Defaults are GPT-2 small (124M). Each later-model choice is one switch (rotary positions, RMSNorm,
 squared-ReLU or SwiGLU MLPs, QK-norm, grouped-query attention, untied head, logit soft-cap, the
-speedrun's value embeddings, U-net skips and sliding-window attention), so they compose and sweep from the command line.
-How the model is run (compiling, the loss and attention kernels, initial weights) belongs to the
-run, not here.
+speedrun's value embeddings, U-net skips and sliding-window attention), so they compose and sweep
+from the command line. How the model is run (compiling, the loss and attention kernels, initial
+weights) belongs to the run, not here.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class GPTConfig:
     value_embeds: int = 0
     unet_skips: bool = False  # the first half's block outputs feed the second half's, mirrored
     # sliding-window attention: each position attends to itself and the attn_window - 1 before
-    # it; None: to every earlier position (a run may grow it to this: module.attn_window_schedule)
+    # it; None: to every earlier position (a run may grow it to this: module.attn_window_start)
     attn_window: int | None = None
 
     def __post_init__(self) -> None:
