@@ -79,6 +79,7 @@ def test_a_tiny_track_judges_a_candidate_over_seeds(tmp_path, cache_dir, capsys,
     assert [(line["name"], line["seed"]) for line in lines if "seed" in line] == [("muon", 2000)]
     (verdict,) = [line for line in lines if "budget" in line]
     assert verdict["target"] == pytest.approx(target, abs=1e-4) and verdict["steps"] == 2
+    assert any("the baseline's runs are read from" in note for note in verdict["notes"])
 
 
 def test_each_run_line_is_flushed_before_the_next_run_starts(tmp_path, monkeypatch):

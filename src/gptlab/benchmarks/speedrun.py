@@ -150,6 +150,13 @@ def track(
                 base_runs.append(result)
         target = statistics.fmean(r["val_loss"] for r in base_runs)
         base = verdict("baseline", base_steps, base_runs, target, 1.0, args.alpha)
+        budget_notes = list(notes)
+        if args.baseline_from:  # its times come from another call, maybe another machine
+            base["name"] = f"baseline (from {args.baseline_from.name})"
+            budget_notes.append(
+                f"the baseline's runs are read from {args.baseline_from}: its training time was "
+                "measured in an earlier call, so the time ratio holds only on the same kind of card"
+            )
         base_time = statistics.fmean(r["training_s"] for r in base_runs)
         rows.append({**base, "time_ratio": 1.0, "p_value": None, "passed": None})
         for name, overrides in candidates:
@@ -165,7 +172,8 @@ def track(
                 results.append(result)
             row = verdict(name, steps, results, target, base_time, args.alpha)
             print(
-                json.dumps({"budget": f"{base_steps}:{steps}", **row, "notes": notes}), flush=True
+                json.dumps({"budget": f"{base_steps}:{steps}", **row, "notes": budget_notes}),
+                flush=True,
             )
             rows.append(row)
     return rows
