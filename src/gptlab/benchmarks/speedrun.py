@@ -151,11 +151,11 @@ def track(
         target = statistics.fmean(r["val_loss"] for r in base_runs)
         base = verdict("baseline", base_steps, base_runs, target, 1.0, args.alpha)
         budget_notes = list(notes)
-        if args.baseline_from:  # its times come from another call, maybe another machine
+        if args.baseline_from:  # its times come from an earlier invocation, maybe another machine
             base["name"] = f"baseline (from {args.baseline_from.name})"
             budget_notes.append(
                 f"the baseline's runs are read from {args.baseline_from}: its training time was "
-                "measured in an earlier call, so the time ratio holds only on the same kind of card"
+                "measured in an earlier invocation, so the time ratio holds only on the same kind of card"
             )
         base_time = statistics.fmean(r["training_s"] for r in base_runs)
         rows.append({**base, "time_ratio": 1.0, "p_value": None, "passed": None})
