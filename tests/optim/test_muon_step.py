@@ -132,3 +132,83 @@ def test_every_variant_skips_on_the_device():
             assert torch.equal(value, state[id(p)][key]), key
     muon_step(optimizer, skip=torch.tensor(False))
     assert not torch.equal(params[0], before[0])
+
+
+def stepped(optimizer: torch.optim.Muon, batched, steps: range, skip_at: int | None = None) -> None:
+    for step in steps:
+        set_grads(optimizer, step)
+        optimizer.param_groups[0]["lr"] = 0.02 * (1 - step / 10)  # a schedule: a new rate each step
+        batched.step(None if skip_at is None else torch.tensor(step == skip_at))
+
+
+def test_each_shapes_states_stay_one_stacked_tensor_between_steps():
+    from gptlab.optim.muon_step import BatchedMuon
+
+    _, optimizer = twin_optimizers()
+    variants(optimizer, normuon_beta2=0.95)
+    batched = BatchedMuon(optimizer)
+    stepped(optimizer, batched, range(2))
+    params = optimizer.param_groups[0]["params"]
+    buffer = optimizer.state[params[0]]["momentum_buffer"]
+    stepped(optimizer, batched, range(2, 4))
+    assert optimizer.state[params[0]]["momentum_buffer"] is buffer  # the same view: not rebuilt
+    for name in ("momentum_buffer", "normuon_second_moment"):
+        first, second = (optimizer.state[params[i]][name] for i in (0, 1))  # both (32, 96)
+        assert first.untyped_storage().data_ptr() == second.untyped_storage().data_ptr()
+
+
+def test_states_loaded_as_separate_tensors_are_stacked_again_and_continue_exactly():
+    from gptlab.optim.muon_step import BatchedMuon
+
+    reference, restored = twin_optimizers(weight_decay=0.1)
+    for optimizer in (reference, restored):
+        variants(optimizer, normuon_beta2=0.95)
+    batched = BatchedMuon(reference)
+    stepped(reference, batched, range(3))
+    saved = reference.state_dict()
+    separate = {k: {n: t.clone() for n, t in v.items()} for k, v in saved["state"].items()}
+    for a, b in zip(reference.param_groups[0]["params"], restored.param_groups[0]["params"],
+                    strict=True):  # fmt: skip
+        b.data.copy_(a)
+    restored.load_state_dict({**saved, "state": separate})
+    stepped(reference, batched, range(3, 5))
+    stepped(restored, BatchedMuon(restored), range(3, 5))
+    pairs = zip(
+        reference.param_groups[0]["params"], restored.param_groups[0]["params"], strict=True
+    )
+    for a, b in pairs:
+        assert torch.equal(a, b)
+
+
+def test_the_compiled_update_is_the_eager_one_and_compiles_once_per_shape():
+    """Traced as Inductor would get it (torch.compile's aot_eager backend: the same graph with
+    the in-place updates of weights and states, run eagerly): equal to the eager update, skipped
+    steps too, and no new graph when the learning rate or momentum changes."""
+    from torch._dynamo.backends.common import aot_autograd
+    from torch._functorch.aot_autograd import make_boxed_compiler
+
+    from gptlab.optim.muon_step import POLAR_EXPRESS, BatchedMuon
+
+    graphs = []
+
+    def count(gm, example_inputs):
+        graphs.append(gm)
+        return make_boxed_compiler(lambda g, _: g)(gm, example_inputs)
+
+    eager, compiled = twin_optimizers(weight_decay=0.1)
+    for optimizer in (eager, compiled):
+        variants(optimizer, ns_schedule=POLAR_EXPRESS, normuon_beta2=0.95, cautious_wd=True)
+    torch.compiler.reset()
+    batched = BatchedMuon(compiled, compiled=True, backend=aot_autograd(fw_compiler=count))
+    reference = BatchedMuon(eager)
+    for step in range(4):
+        for optimizer in (eager, compiled):
+            optimizer.param_groups[0]["momentum"] = 0.85 + 0.02 * step  # momentum warm-up
+        stepped(eager, reference, range(step, step + 1), skip_at=2)
+        stepped(compiled, batched, range(step, step + 1), skip_at=2)
+    pairs = zip(eager.param_groups[0]["params"], compiled.param_groups[0]["params"], strict=True)
+    for a, b in pairs:
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        for name in ("momentum_buffer", "normuon_second_moment"):
+            torch.testing.assert_close(eager.state[a][name], compiled.state[b][name])
+    assert len(graphs) == len({s for s in SHAPES})  # one graph per shape, for every step

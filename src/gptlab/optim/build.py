@@ -13,8 +13,11 @@ from gptlab.optim.groups import parameter_groups
 from gptlab.optim.schedule import schedule_factor
 
 
-def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool) -> torch.optim.Optimizer:
-    """``fused``: AdamW in one kernel for all parameters (GPUs, without fp16 loss scaling)."""
+def build_optimizer(
+    model: torch.nn.Module, cfg: OptimConfig, fused: bool, compiled: bool = False
+) -> torch.optim.Optimizer:
+    """``fused``: AdamW in one kernel for all parameters (GPUs, without fp16 loss scaling);
+    ``compiled``: Muon's update through torch.compile (when the run compiles its loss)."""
     adamw = {"betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps, "fused": fused}
     if cfg.name == "adamw":
         return torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, **adamw)
@@ -40,6 +43,7 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool) -> to
         momentum_start=cfg.momentum_start,
         momentum_warmup_steps=cfg.momentum_warmup_steps,
         variants=muon_variants(cfg),
+        compiled=compiled,
     )
 
 

@@ -9,8 +9,9 @@ Lightning drives one optimizer per step; :class:`MuonWithAdamW` holds ``torch.op
 ``torch.optim.AdamW`` and presents their parameter groups as its own, so the learning-rate
 schedule scales both, checkpoints hold both states, and a resumed run restores both. It also warms
 Muon's momentum up (0.85 -> 0.95 over the first steps, as the speedrun does), counted in its state.
-Muon's update itself runs through :func:`~gptlab.optim.muon_step.muon_step`: torch's arithmetic,
-batched over same-shape matrices and skippable on the device.
+Muon's update itself runs through :class:`~gptlab.optim.muon_step.BatchedMuon`: torch's
+arithmetic, batched over same-shape matrices, skippable on the device, and compiled where the run
+compiles (``compiled``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from gptlab.errors import ConfigError
-from gptlab.optim.muon_step import muon_step
+from gptlab.optim.muon_step import BatchedMuon
 
 
 def split_by_role(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -83,6 +84,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         momentum_start: float = 0.85,
         momentum_warmup_steps: int = 300,
         variants: dict[str, Any] | None = None,
+        compiled: bool = False,
     ) -> None:
         if not hasattr(torch.optim, "Muon"):
             raise ConfigError(
@@ -95,6 +97,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 "orthogonalises; train with trainer=ddp (or one GPU), or use optim=adamw"
             )
         self.muon = torch.optim.Muon(muon_params, **muon)
+        self.batched = BatchedMuon(self.muon, compiled)
         self.adamw = torch.optim.AdamW(adamw_groups, **adamw)
         all_params = [
             p for g in self.muon.param_groups + self.adamw.param_groups for p in g["params"]
@@ -144,7 +147,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         for group in self.muon.param_groups:
             group["momentum"] = momentum
         skip, self.skip_on_device = self.skip_on_device, None
-        muon_step(self.muon, skip)  # torch.optim.Muon's update, batched by shape
+        self.batched.step(skip)  # torch.optim.Muon's update, batched by shape
         self.adamw.step()
         self.adamw.found_inf = None  # each step's flag is set anew by skip_next_step
         self.steps_taken += 1

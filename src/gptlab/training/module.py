@@ -212,7 +212,8 @@ class GPTModule(L.LightningModule):
         # fused: one kernel for all parameters on GPUs. Not with fp16 loss scaling, where the
         # gradients must be unscaled before clipping and fused AdamW unscales only inside its step.
         fused = self.device.type == "cuda" and self.trainer.precision != "16-mixed"
-        optimizer = build_optimizer(self.model, self.optim_config, fused)
+        compiled = self.kernels is not None and self.kernels.compiled  # Muon's step too
+        optimizer = build_optimizer(self.model, self.optim_config, fused, compiled)
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = build_scheduler(optimizer, self.optim_config, total)
         return {
