@@ -30,6 +30,17 @@ def test_runs_that_train_other_tokens_per_step_or_other_data_are_refused_or_note
         ConfigError, match="preset trains on gptlab.data.PydocDataModule, the baseline on .*pycode"
     ):
         speedrun.check_comparable({"baseline": base, "preset": [*base, "data=pydoc"]}, True)
+    growing = [*base, "data.batch_size_schedule=[16,32,48]"]  # the same tokens over the run
+    assert speedrun.check_comparable({"baseline": base, "ramp": growing}, False) == [
+        "ramp grows its batch (data.batch_size_schedule=[16, 32, 48], equal shares of its "
+        "steps): 32,768 tokens per step on average, as the baseline"
+    ]
+    with pytest.raises(
+        ConfigError, match="ramp trains 40,960 tokens per step, the baseline 32,768"
+    ):
+        speedrun.check_comparable(
+            {"baseline": base, "ramp": [*base, "data.batch_size_schedule=[32,48]"]}, False
+        )
 
 
 def test_budgets_and_seeds_are_checked(capsys):

@@ -71,7 +71,9 @@ def test_resume_last_without_a_checkpoint_starts_fresh(compose_train, tmp_path):
 SPEEDRUN = ["model.n_layers=2", "model.value_embeds=1", "model.unet_skips=true", "optim=muon",
             "model.attn_window=24", "module.attn_window_start=4",
             "optim.ns_coefficients=polar_express", "optim.normuon=true",
-            "optim.cautious_weight_decay=true", "optim.weight_decay=0.05"]  # fmt: skip
+            "optim.cautious_weight_decay=true", "optim.weight_decay=0.05",
+            # phases of 3, 3 and 2 steps: the resume at step 4 lands inside the second
+            "data.batch_size_schedule=[2,3,4]", "optim.decay_steps=8"]  # fmt: skip
 MODERN = ["model=modern_124m", "model.emb_dim=32", "model.n_heads=4", "model.n_kv_heads=2",
           "model.n_layers=2", "model.context_length=32", "model.mlp=swiglu"]  # fmt: skip
 
@@ -91,7 +93,11 @@ def test_a_run_stopped_by_max_steps_resumes_exactly(compose_train, tmp_path, swi
     architecture switches; Muon with its momentum warm-up and the wsd schedule)."""
     same = [
         *switches,
-        "optim.decay_steps=100",
+        *(
+            []
+            if any(s.startswith("optim.decay_steps") for s in switches)
+            else ["optim.decay_steps=100"]
+        ),
         "model.drop_rate=0.1",
         "trainer.val_check_interval=100",
     ]
@@ -102,6 +108,18 @@ def test_a_run_stopped_by_max_steps_resumes_exactly(compose_train, tmp_path, swi
     assert sorted(parts) == list(range(1, 9)), parts
     for step in range(5, 9):
         assert parts[step] == pytest.approx(whole[step], abs=1e-6), step
+    assert tokens(tmp_path / "parts") == tokens(tmp_path / "whole")
+    if "data.batch_size_schedule=[2,3,4]" in switches:  # steps of 2, 2, 2, 3, 3, 3, 4, 4 sequences
+        assert tokens(tmp_path / "whole")[8] == (2 * 3 + 3 * 3 + 4 * 2) * 32
+
+
+def tokens(run_dir: Path) -> dict[int, float]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return {
+            int(r["step"]): float(r["train/tokens"])
+            for r in csv.DictReader(f)
+            if r.get("train/loss")
+        }
 
 
 def test_an_unreadable_last_checkpoint_resumes_from_the_previous_one(

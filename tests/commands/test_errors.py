@@ -66,6 +66,15 @@ CASES = [
     (["optim.lr=abc"], "optim.lr='abc' must be a number"),  # the key and the type
     (["optim.warmup_steps=10.5"], "optim.warmup_steps=10.5 must be an integer"),
     (["data.batch_size=abc"], "data.batch_size='abc' must be an integer"),
+    (["data.batch_size_schedule=[4,0]"], "data.batch_size_schedule=[4, 0] must be a list"),
+    (
+        ["data.batch_size_schedule=[2,4]", "data.global_batch_size=8"],
+        "data.batch_size_schedule sets the sequences of each step, data.global_batch_size",
+    ),
+    (
+        ["data.batch_size_schedule=[2,4]", "trainer.max_steps=-1"],
+        "data.batch_size_schedule shares the run's steps among its sizes",
+    ),
     (["trainer.max_steps=abc"], "trainer.max_steps='abc' must be a number of optimizer steps"),
     (["optim.beta1=1.5"], "optim.beta1=1.5"),
     (["optim.schedule=step"], "optim.schedule='step' must be one of"),

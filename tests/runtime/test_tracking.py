@@ -14,7 +14,7 @@ from wandb_offline import summarize
 from conftest import ROOT, TINY
 from gptlab.commands.plot import plot, read_curves
 from gptlab.commands.train import train
-from gptlab.training.metrics import peak_flops
+from gptlab.training.peaks import peak_flops
 
 WANDB = [a for a in TINY if not a.startswith("trainer.max_steps")] + [
     "trainer.max_steps=10",

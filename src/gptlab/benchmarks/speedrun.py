@@ -63,29 +63,40 @@ def parse_budget(text: str, race: bool) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
-def what_a_step_trains(overrides: list[str]) -> tuple[int, str]:
-    """(tokens per optimizer step, the training data's folder) of a run with ``overrides``."""
+def what_a_step_trains(overrides: list[str]) -> tuple[float, str, list[int] | None]:
+    """(tokens per optimizer step, the training data's folder, the batch-size schedule) of a run
+    with ``overrides``; under a schedule, its mean tokens per step (equal shares of the steps)."""
     cfg = compose_run(overrides, Path(tempfile.gettempdir()) / "gptlab-compose-only")
     data, trainer = cfg.data, cfg.trainer
     devices = trainer.devices if isinstance(trainer.devices, int) else 1
-    sequences = data.get("global_batch_size") or data.batch_size * devices * trainer.num_nodes
-    return int(sequences * cfg.model.context_length), str(data.get("path") or data.get("_target_"))
+    schedule = data.get("batch_size_schedule")
+    per_device = statistics.fmean(schedule) if schedule else data.batch_size
+    sequences = data.get("global_batch_size") or per_device * devices * trainer.num_nodes
+    where = str(data.get("path") or data.get("_target_"))
+    return sequences * cfg.model.context_length, where, list(schedule) if schedule else None
 
 
 def check_comparable(runs: dict[str, list[str]], allow_unequal: bool) -> list[str]:
     """Notes on runs that differ from the baseline (the first) in tokens per step; raise
-    ConfigError unless ``allow_unequal``. Other data than the baseline's is always refused."""
+    ConfigError unless ``allow_unequal``. A batch-size schedule whose mean equals the baseline's
+    batch (the same tokens over the run) is stated, not refused. Other data than the baseline's is
+    always refused."""
     facts = {name: what_a_step_trains(overrides) for name, overrides in runs.items()}
-    (base_name, (base_tokens, base_data)), *others = facts.items()
+    (base_name, (base_tokens, base_data, _)), *others = facts.items()
     notes = []
-    for name, (tokens, data) in others:
+    for name, (tokens, data, schedule) in others:
         if data != base_data:
             raise ConfigError(
                 f"{name} trains on {data}, the baseline on {base_data}: give both "
                 "the same data (an override after --)"
             )
-        if tokens != base_tokens:
-            note = f"{name} trains {tokens:,} tokens per step, the baseline {base_tokens:,}"
+        if schedule and tokens == base_tokens:
+            notes.append(
+                f"{name} grows its batch (data.batch_size_schedule={schedule}, equal shares of "
+                f"its steps): {tokens:,.0f} tokens per step on average, as the baseline"
+            )
+        elif tokens != base_tokens:
+            note = f"{name} trains {tokens:,.0f} tokens per step, the baseline {base_tokens:,.0f}"
             if not allow_unequal:
                 raise ConfigError(
                     f"{note}: set the same data.batch_size (or "

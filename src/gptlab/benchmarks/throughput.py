@@ -30,7 +30,7 @@ from gptlab.benchmarks.plain_loop import matmul_ceiling, plain_loop, random_shar
 from gptlab.commands import conf_dir
 from gptlab.kernels import attention
 from gptlab.model import GPT, GPTConfig
-from gptlab.training.metrics import peak_flops
+from gptlab.training.peaks import peak_flops
 
 
 class HandTimer(L.Callback):

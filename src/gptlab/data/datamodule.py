@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from gptlab.data.batch_schedule import BatchSizeSchedule, ScheduledBatches, check_sizes
 from gptlab.data.pydoc import pydoc_tokens
 from gptlab.data.sampling import (
     ArrayTokens,
@@ -48,6 +49,7 @@ class TokenDataModule(L.LightningDataModule):
         context_length: int,
         batch_size: int = 8,
         global_batch_size: int | None = None,
+        batch_size_schedule: list[int] | None = None,
         stride: int | None = None,
         sampling: str = "sequential",
         shuffle: bool = True,
@@ -66,9 +68,19 @@ class TokenDataModule(L.LightningDataModule):
         if stride is not None and stride < 1:
             raise ConfigError(f"data.stride={stride} must be >= 1 or null")
         check_sampling_mode(sampling)
+        check_sizes(batch_size_schedule)
+        if batch_size_schedule is not None and global_batch_size is not None:
+            raise ConfigError(
+                "data.batch_size_schedule sets the sequences of each step, data.global_batch_size "
+                "fixes them: set one of the two to null"
+            )
         self.context_length = context_length
         self.batch_size = batch_size
         self.global_batch_size = global_batch_size  # per optimizer step; sets gradient accumulation
+        # training micro-batch sizes over the run (batch_schedule); validation keeps batch_size
+        self.batch_size_schedule = tuple(batch_size_schedule) if batch_size_schedule else None
+        self.schedule_steps: int | None = None  # the schedule's length: optim.decay_steps, set by
+        # the run (so a run extended by a resume keeps its phases); None: trainer.max_steps
         self.stride = stride or context_length
         self.sampling = sampling
         self.shuffle = shuffle
@@ -79,6 +91,7 @@ class TokenDataModule(L.LightningDataModule):
         self.splits: dict[str, TokenSource] = {}
         self._resume: dict[str, int] | None = None
         self.train_sampler: WindowSampler | None = None
+        self._micro_batches_done = 0  # restored from a checkpoint: where the schedule resumes
 
     def load_splits(self) -> dict[str, TokenSource]:
         """{"train": tokens, "val": tokens}."""
@@ -129,14 +142,29 @@ class TokenDataModule(L.LightningDataModule):
             self.train_sampler = sampler
         return sampler
 
+    def batch_schedule(self) -> BatchSizeSchedule | None:
+        """The training micro-batches' sizes over the run (``data.batch_size_schedule``), sized
+        to the run's schedule (``schedule_steps``, else the trainer's steps); None for a fixed
+        ``data.batch_size``."""
+        if self.batch_size_schedule is None or self.trainer is None:
+            return None
+        trainer = self.trainer
+        steps = self.schedule_steps or trainer.max_steps
+        return BatchSizeSchedule(self.batch_size_schedule, steps, trainer.accumulate_grad_batches)
+
     def _loader(self, split: str) -> DataLoader:
         self.setup()
         train = split == "train"
+        schedule = self.batch_schedule() if train else None
+        if schedule is not None:
+            batching = {"batch_sampler": ScheduledBatches(
+                self.sampler(split), schedule, self._micro_batches_done)}  # fmt: skip
+        else:  # equal-sized train batches; validation keeps every window
+            batching = {"batch_size": self.batch_size, "sampler": self.sampler(split),
+                        "drop_last": train}  # fmt: skip
         return DataLoader(
             WindowDataset(self.splits[split], self.context_length, self.vocab_size),
-            batch_size=self.batch_size,
-            sampler=self.sampler(split),
-            drop_last=train,  # equal-sized train batches; validation keeps every window
+            **batching,
             collate_fn=collate_batch,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
@@ -165,13 +193,19 @@ class TokenDataModule(L.LightningDataModule):
         reads ahead (prefetching workers), so its own position is not the trained one."""
         if self.trainer is None or self.train_sampler is None:
             return {}
+        trained = micro_batches_trained(self.trainer)
+        schedule = self.batch_schedule()
+        if schedule is not None:
+            epoch, windows = schedule.position_after(trained, self.train_sampler.epoch_length())
+            return {"epoch": epoch, "windows_done": windows, "micro_batches": trained}
         batches_per_epoch = self.train_sampler.epoch_length() // self.batch_size  # drop_last
-        epoch, batches = divmod(micro_batches_trained(self.trainer), batches_per_epoch)
+        epoch, batches = divmod(trained, batches_per_epoch)
         return {"epoch": epoch, "windows_done": batches * self.batch_size}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict:
             self._resume = {"epoch": state_dict["epoch"], "windows_done": state_dict["windows_done"]}
+            self._micro_batches_done = int(state_dict.get("micro_batches", 0))
 
 
 class PydocDataModule(TokenDataModule):

@@ -63,3 +63,20 @@ def compiled(
     if mode:
         return torch.compile(fn, mode=mode)
     return torch.compile(fn, options=dict(options)) if options else torch.compile(fn)
+
+
+def compile_for_batch_sizes(
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    sizes: tuple[int, ...],
+    model: torch.nn.Module,
+) -> None:
+    """Compile ``loss``'s graphs for every micro-batch size of a batch-size schedule
+    (``data.batch_size_schedule``) before training, where the first step's compiling is left out
+    of the training time: otherwise each phase's first step would compile inside it. One forward
+    and backward pass per size, in the schedule's order, whose gradient goes nowhere (no
+    parameter's ``.grad``, no DDP hook). Run it inside the training step's autocast."""
+    anchor = next(p for p in model.parameters() if p.requires_grad)
+    context = model.cfg.context_length
+    for size in dict.fromkeys(sizes):
+        tokens = torch.zeros(size, context, dtype=torch.long, device=anchor.device)
+        torch.autograd.grad(loss(tokens, tokens), [anchor])

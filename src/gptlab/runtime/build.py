@@ -90,6 +90,8 @@ def build(spec: RunSpec) -> Built:
         load_weights_into(module.model, spec.initial_state, f"init_from={spec.init_from}")
         spec.initial_state = None  # the only copy besides the model's: freed
     configure_matmul(spec.devices.device_type)
+    if hasattr(spec.datamodule, "schedule_steps"):  # a batch-size schedule spans the LR schedule
+        spec.datamodule.schedule_steps = spec.optim.decay_steps
     callbacks = instantiate_callbacks(cfg, spec.checkpoints)
     accumulation = spec.accumulation
     trainer: L.Trainer = instantiate(

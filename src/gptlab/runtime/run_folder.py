@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gptlab import atomic
+from gptlab.errors import GptlabError
 from gptlab.runtime.lock import RunLock, RunLocked
 
 RECORD = ".hydra"
@@ -190,3 +191,20 @@ def discard_failed_start() -> bool:
         shutil.rmtree(attempt.run_dir / attempt.record, ignore_errors=True)
         return True
     return False
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run folder, or the nearest folder above it that exists, can be written."""
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise GptlabError(
+            f"cannot make the run folder {run_dir}: {existing} is a file; choose another "
+            "hydra.run.dir=..., paths.log_dir=... or run_name=..."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise GptlabError(
+            f"cannot write the run folder {run_dir}: {existing} is not writable; choose a "
+            "writable paths.log_dir=... or fix the folder's permissions"
+        )

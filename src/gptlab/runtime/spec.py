@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gptlab.checkpoints.resume import Resume, check_resumable, find_resume
 from gptlab.checkpoints.weights import initial_weights
-from gptlab.errors import ConfigError, GptlabError, Problems, did_you_mean
+from gptlab.data.batch_schedule import check_steps
+from gptlab.errors import ConfigError, Problems, did_you_mean
 from gptlab.kernels import KernelConfig, float8
 from gptlab.kernels import attention as attention_kernels
 from gptlab.model import ARCHITECTURE_KEYS, GPTConfig
@@ -33,6 +33,7 @@ from gptlab.optim.config import OptimConfig
 from gptlab.runtime.devices import Devices, resolve_devices
 from gptlab.runtime.distributed import gradient_accumulation
 from gptlab.runtime.moved import moved
+from gptlab.runtime.run_folder import check_writable
 from gptlab.training import window as window_schedule
 from gptlab.training.numerics import check_policy
 
@@ -149,6 +150,10 @@ def build_spec(cfg: DictConfig, sweep: bool = False) -> RunSpec:
     max_steps = cfg.trainer.get("max_steps", -1)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int):
         max_steps = -1  # refused by check_settings
+    if train and datamodule is not None:
+        with problems.check():
+            steps = (optim.decay_steps if optim is not None else None) or max_steps
+            check_steps(getattr(datamodule, "batch_size_schedule", None), steps)
     if train and resume is None and max_steps == 0:
         problems.found.append(
             ConfigError("trainer.max_steps=0 trains nothing: give the optimizer steps to train")
@@ -264,23 +269,6 @@ def check_settings(cfg: DictConfig, run_dir: Path) -> None:
     with problems.check():
         check_writable(run_dir)
     problems.raise_any()
-
-
-def check_writable(run_dir: Path) -> None:
-    """The run folder, or the nearest folder above it that exists, can be written."""
-    existing = run_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise GptlabError(
-            f"cannot make the run folder {run_dir}: {existing} is a file; choose another "
-            "hydra.run.dir=..., paths.log_dir=... or run_name=..."
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise GptlabError(
-            f"cannot write the run folder {run_dir}: {existing} is not writable; choose a "
-            "writable paths.log_dir=... or fix the folder's permissions"
-        )
 
 
 def schedule_warnings(spec: RunSpec) -> list[str]:

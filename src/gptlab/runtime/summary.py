@@ -25,9 +25,8 @@ def outcome(spec: RunSpec, built: Built, metrics: dict[str, float]) -> dict[str,
     """The facts of a run that ended: what ``result.json`` records beside status and metric."""
     module, trainer = built.module, built.trainer
     steps = trainer.global_step
-    start = spec.resume.step if spec.resume is not None else 0
     training_s = module.metrics.training_s
-    trained = (steps - start) * module.metrics.tokens_per_step
+    trained = module.metrics.tokens_timed(steps)  # the tokens of the timed steps
     best = trainer.checkpoint_callback
     best_path = getattr(best, "best_model_path", "") or None
     score = getattr(best, "best_model_score", None)

@@ -7,7 +7,8 @@ their own rows (HellaSwag, time to target). It knows:
 - **which batches end an optimizer step** (with gradient accumulation most do not): ``step_ended``;
 - **the logging steps**: every ``trainer.log_every_n_steps`` optimizer steps, and always the first
   step of a start and the last one (``log_every_n_steps=0`` turns step rows off);
-- **tokens**: per step from the first batch (micro-batch x world size x accumulation);
+- **tokens**: per step from the first batch (micro-batch x world size x accumulation), or, under
+  a batch-size schedule (``data.batch_size_schedule``), from the data module's schedule;
 - **values from the GPU without a host sync**: at a logging step the module's device scalars are
   copied into pinned host memory behind the kernels that compute them, and a CUDA event is
   recorded; the row is written at the next logging step, when the copy has long landed, under its
@@ -31,36 +32,7 @@ from typing import Any
 
 import torch
 
-# dense (no sparsity) peak TFLOP/s per GPU for bf16/fp16 and for tf32 matmuls, from the datasheets
-_PEAKS: list[tuple[str, float, float]] = [
-    # substring of torch.cuda.get_device_name(), bf16, tf32
-    ("H200", 989.0, 494.5),
-    ("GH200", 989.0, 494.5),
-    ("H100 NVL", 835.0, 417.5),
-    ("H100 PCIe", 756.0, 378.0),
-    ("H100", 989.0, 494.5),  # SXM (e.g. "NVIDIA H100 80GB HBM3")
-    ("H800", 989.0, 494.5),
-    ("A100", 312.0, 156.0),
-    ("A800", 312.0, 156.0),
-    ("L40S", 362.0, 183.0),
-    ("L4", 121.0, 60.0),
-    ("A10G", 70.0, 35.0),
-    ("A10", 125.0, 62.5),
-    ("RTX 4090", 165.2, 82.6),
-    ("RTX 3090", 71.0, 35.6),
-    ("V100", 125.0, 0.0),
-    ("T4", 65.0, 0.0),
-]
-
-
-def peak_flops(device_name: str, precision: str) -> float | None:
-    """Datasheet peak FLOP/s of one GPU for the training precision, or None if the card is unknown."""
-    uses_tf32 = str(precision).startswith("32")
-    for key, bf16, tf32 in _PEAKS:
-        if key in device_name:
-            peak = tf32 if uses_tf32 else bf16
-            return peak * 1e12 if peak else None
-    return None
+from gptlab.training.peaks import peak_flops
 
 
 def synchronized_clock(device: torch.device) -> float:
@@ -111,7 +83,9 @@ class StepMetrics:
         self.peak_tflops = peak_tflops
         self.latest: dict[str, float] = {}  # the newest value of every metric written
         self.subscribers: list[Callable[[int, Row], None]] = []  # told of every row written
-        self.tokens_per_step = 0
+        self.tokens_per_step = 0  # of the first step (every step's, without a batch schedule)
+        self.batch_schedule: Any = None  # the data module's BatchSizeSchedule, if any
+        self._tokens_per_sequence = 0
         self.training_s = 0.0  # training time so far (see the module docstring)
         self.trainer: Any = None
         self._device = torch.device("cpu")
@@ -140,6 +114,8 @@ class StepMetrics:
         self._device = trainer.strategy.root_device
         self._flops_per_token = flops_per_token
         self._scalars = scalars
+        schedule = getattr(getattr(trainer, "datamodule", None), "batch_schedule", None)
+        self.batch_schedule = schedule() if callable(schedule) else None
         self._first_step = trainer.global_step + 1
         self._pending = self._window_start = None
         self._excluded_s = 0.0
@@ -173,6 +149,7 @@ class StepMetrics:
         """After every training batch; ``lrs()``: the learning rates, read at logging steps only."""
         if not self.tokens_per_step:
             inputs = batch[0]
+            self._tokens_per_sequence = inputs.size(-1) * trainer.world_size
             self.tokens_per_step = (
                 inputs.numel() * trainer.world_size * trainer.accumulate_grad_batches
             )
@@ -238,7 +215,16 @@ class StepMetrics:
             self._clock_from = None
 
     def tokens_at(self, step: int) -> float:
+        """Tokens trained by the end of optimizer step ``step`` (all ranks)."""
+        if self.batch_schedule is not None:
+            sequences = self.batch_schedule.sequences_through(step)
+            return float(sequences * self._tokens_per_sequence)
         return float(step * self.tokens_per_step)
+
+    def tokens_timed(self, step: int) -> float:
+        """Tokens trained between the start of the clock (the end of this start's first step)
+        and the end of step ``step``: what the training time measured."""
+        return max(0.0, self.tokens_at(step) - self.tokens_at(self._first_step))
 
     # --- rows ----------------------------------------------------------------------------------
 
@@ -290,7 +276,8 @@ class StepMetrics:
             steps = mark.step - self._written_step
             seconds = _seconds(start, mark.when) - mark.excluded_s
             if steps > 0 and seconds > 0:
-                tokens_per_s = steps * self.tokens_per_step / seconds
+                tokens = self.tokens_at(mark.step) - self.tokens_at(self._written_step)
+                tokens_per_s = tokens / seconds
                 values["perf/tokens_per_s"] = tokens_per_s
                 if self._peak:
                     world = self.trainer.world_size if self.trainer is not None else 1

@@ -17,6 +17,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from gptlab.kernels import KernelConfig, Kernels, prepare
+from gptlab.kernels.compiler import compile_for_batch_sizes
 from gptlab.model import GPT, GPTConfig
 from gptlab.optim.build import build_optimizer, build_scheduler
 from gptlab.optim.config import OptimConfig
@@ -81,9 +82,7 @@ class GPTModule(L.LightningModule):
         self.val_loss, self.val_bytes = MeanMetric(), MeanMetric()
         self.test_loss, self.test_bytes = MeanMetric(), MeanMetric()
         self._byte_table: torch.Tensor | None = None  # UTF-8 bytes of each token id, on the device
-        self._window_loss: torch.Tensor | None = (
-            None  # summed micro-batch losses since the last row
-        )
+        self._window_loss: torch.Tensor | None = None  # summed micro-batch losses since a row
         self._window_batches = 0
         self._step_loss: torch.Tensor | None = None
         self._step_norm: torch.Tensor | None = None
@@ -118,6 +117,10 @@ class GPTModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.metrics.start(self.trainer, self.model.flops_per_token(), self._take_scalars)
+        schedule = self.metrics.batch_schedule  # each size's graph compiled before the clock
+        if schedule is not None and self.kernels is not None and self.kernels.compiled:
+            with torch.enable_grad(), self.trainer.precision_plugin.train_step_context():
+                compile_for_batch_sizes(self.loss, schedule.sizes, self.model)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.metrics.batch_start(self.trainer)
