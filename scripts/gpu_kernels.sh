@@ -5,8 +5,11 @@
 # step with cuDNN and FA4 attention against the default (needs flash-attn-4: pip install -e
 # ".[fa4]"). Part "float8": torchao's FP8 layers (pip install -e ".[float8]"). Part "rotary":
 # rotary positions in a compiled step (python -m gptlab.benchmarks.rotary), then gptlab's step of
-# Llama 124M and of the speedrun preset (under torch's tiling and under N-D tiling) against GPT-2's. Output under
-# ${OUT:-/tmp/gptlab-gpu}.
+# Llama 124M and of the speedrun preset (under torch's tiling and under N-D tiling) against GPT-2's.
+# Part "preset": the speedrun preset's step against GPT-2's: the optimizer step alone (python -m
+# gptlab.benchmarks.optimizer: AdamW, Muon eager and compiled), then gptlab's step of GPT-2, of
+# the preset's architecture with AdamW, of the preset, and of the preset with its head in FP8
+# (needs torchao), profiled. Output under ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
 rm -rf /tmp/gptlab-bench-*
@@ -37,6 +40,15 @@ case "${1:-loss}" in
       --variant "preset_nd_tiling=experiment=speedrun_124m;kernels.compile_options={triton.prefer_nd_tiling:true}" \
       > "$out/bench_rotary.jsonl" 2>> "$out/errors.log"
     cat "$out/rotary.jsonl"; grep -h '"name": "gptlab' "$out/bench_rotary.jsonl" | cut -c1-160
+    ;;
+  preset)
+    timeout 150 python -m gptlab.benchmarks.optimizer > "$out/optimizer.jsonl" 2>> "$out/errors.log"
+    bench --skip-plain --steps 40 --warmup 15 --profile-steps 4 \
+      --variant "modern_adamw=model=modern_124m;model.vocab_multiple=64" \
+      --variant "preset=experiment=speedrun_124m" \
+      --variant "preset_fp8_head=experiment=speedrun_124m;kernels.float8=tensorwise;kernels.float8_layers=head" \
+      > "$out/bench_preset.jsonl" 2>> "$out/errors.log"
+    cat "$out/optimizer.jsonl"; grep -h '"name": "gptlab' "$out/bench_preset.jsonl" | cut -c1-200
     ;;
   float8)
     bench --steps 50 --variant "pad64=model.vocab_multiple=64" \

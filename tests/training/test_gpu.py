@@ -9,6 +9,7 @@ import warnings
 import lightning as L
 import pytest
 import torch
+from compile_watch import GraphCount
 
 from conftest import read_metrics
 from gptlab.commands.train import train
@@ -287,3 +288,15 @@ def test_flex_windows_train_as_the_dense_mask_does_and_a_run_uses_them(compose_t
                         "module.attn_window_start=64", "kernels.attention=flex",
                         "kernels.compile=true", "trainer.accelerator=gpu", "trainer.max_steps=10")  # fmt: skip
     assert train(run)["val/loss"] < 11
+
+
+def test_a_batch_size_schedule_compiles_nothing_once_training_runs_in_bf16(compose_train):
+    """As tests/kernels/test_compiler.py checks on the CPU, under bf16 autocast on the GPU."""
+    from gptlab.commands.train import train
+
+    GraphCount.counts = {}
+    run = compose_train(*GPU, "optim=muon", "kernels.compile=true", "trainer.max_steps=9",
+                        "data.batch_size_schedule=[2,4,6]",
+                        "+callbacks.graphs._target_=compile_watch.GraphCount")  # fmt: skip
+    train(run)
+    assert GraphCount.counts[9] == GraphCount.counts[1], GraphCount.counts

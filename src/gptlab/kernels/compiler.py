@@ -78,5 +78,8 @@ def compile_for_batch_sizes(
     anchor = next(p for p in model.parameters() if p.requires_grad)
     context = model.cfg.context_length
     for size in dict.fromkeys(sizes):
-        tokens = torch.zeros(size, context, dtype=torch.long, device=anchor.device)
-        torch.autograd.grad(loss(tokens, tokens), [anchor])
+        # two tensors of their own, as a batch has: a tensor passed twice, or views of one,
+        # would compile graphs that guard on that alias or that base
+        inputs, targets = (torch.zeros(size, context, dtype=torch.long, device=anchor.device)
+                           for _ in range(2))  # fmt: skip
+        torch.autograd.grad(loss(inputs, targets), [anchor])
