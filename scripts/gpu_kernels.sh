@@ -8,8 +8,8 @@
 # Llama 124M and of the speedrun preset (under torch's tiling and under N-D tiling) against GPT-2's.
 # Part "preset": the speedrun preset's step against GPT-2's: the optimizer step alone (python -m
 # gptlab.benchmarks.optimizer: AdamW, Muon eager and compiled), then gptlab's step of GPT-2, of
-# the preset's architecture with AdamW, of the preset, and of the preset with its head in FP8
-# (needs torchao), profiled. Output under ${OUT:-/tmp/gptlab-gpu}.
+# the preset's architecture with AdamW and of the preset, profiled (PRESET_VARIANTS: more
+# --variant arguments). Output under ${OUT:-/tmp/gptlab-gpu}.
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh"
 rm -rf /tmp/gptlab-bench-*
@@ -45,8 +45,7 @@ case "${1:-loss}" in
     timeout 150 python -m gptlab.benchmarks.optimizer > "$out/optimizer.jsonl" 2>> "$out/errors.log"
     bench --skip-plain --steps 40 --warmup 15 --profile-steps 4 \
       --variant "modern_adamw=model=modern_124m;model.vocab_multiple=64" \
-      --variant "preset=experiment=speedrun_124m" \
-      --variant "preset_fp8_head=experiment=speedrun_124m;kernels.float8=tensorwise;kernels.float8_layers=head" \
+      --variant "preset=experiment=speedrun_124m" ${PRESET_VARIANTS:-} \
       > "$out/bench_preset.jsonl" 2>> "$out/errors.log"
     cat "$out/optimizer.jsonl"; grep -h '"name": "gptlab' "$out/bench_preset.jsonl" | cut -c1-200
     ;;
