@@ -26,9 +26,10 @@ def check_sizes(sizes: Sequence[int] | None) -> None:
         or not sizes
         or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)
     ):
+        shown = list(sizes) if isinstance(sizes, Sequence) and not isinstance(sizes, str) else sizes
         raise ConfigError(
-            f"data.batch_size_schedule={list(sizes) if isinstance(sizes, Sequence) else sizes!r} "
-            "must be a list of micro-batch sizes >= 1, e.g. [16, 32, 48], or null"
+            f"data.batch_size_schedule={shown!r} must be a list of micro-batch sizes >= 1, "
+            "e.g. [16, 32, 48], or null"
         )
 
 
