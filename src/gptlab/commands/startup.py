@@ -28,8 +28,22 @@ class StopSignal(BaseException):
         self.name = signal.Signals(signum).name
 
 
+_received: list[int] = []  # the stop signals that arrived inside stop_signals_exit_cleanly
+
+
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise StopSignal(signum)
+
+
+def raise_pending_stop() -> None:
+    """Raise a stop signal again if one arrived and its exception did not end the start.
+
+    The handler raises wherever the signal lands, and code on the way may swallow it (a broad
+    ``except`` in a library). Seen in a test: a SIGTERM landed while the config was dumped as
+    YAML, and the run went on to train in full. Called where training is about to start."""
+    if _received:
+        raise StopSignal(_received[-1])
 
 
 @contextlib.contextmanager
@@ -52,3 +66,4 @@ def stop_signals_exit_cleanly() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _received.clear()

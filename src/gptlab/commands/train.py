@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from gptlab.commands.cli import error_message, quiet_lightning_notices, user_errors
 from gptlab.commands.entry import run_hydra
-from gptlab.commands.startup import stop_signals_exit_cleanly
+from gptlab.commands.startup import raise_pending_stop, stop_signals_exit_cleanly
 from gptlab.errors import DiskFullError
 from gptlab.runtime import run_folder
 from gptlab.runtime.build import build
@@ -83,6 +83,7 @@ def train_spec(
 
             show = bool(spec.config.get("print_config"))
             save_config(spec.config, attempt.folder / "config_tree.log", show)
+    raise_pending_stop()  # a stop signal that something on the way swallowed
     with job_scope():
         try:
             metrics = fit(spec, built)
