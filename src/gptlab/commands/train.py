@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
@@ -62,6 +63,14 @@ def nothing_to_train(spec: RunSpec) -> str:
     )
 
 
+class PendingStop(L.Callback):
+    """At the start of training, after Lightning's set-up: a stop signal of the start-up whose
+    exception was swallowed on the way ends the start (:func:`raise_pending_stop`)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        raise_pending_stop()
+
+
 def train_spec(
     spec: RunSpec, attempt: run_folder.Attempt, hydra_config: Any | None = None
 ) -> Trained:
@@ -83,7 +92,8 @@ def train_spec(
 
             show = bool(spec.config.get("print_config"))
             save_config(spec.config, attempt.folder / "config_tree.log", show)
-    raise_pending_stop()  # a stop signal that something on the way swallowed
+    raise_pending_stop()  # a stop signal that something on the way swallowed ...
+    built.trainer.callbacks.append(PendingStop())  # ... or that Lightning's set-up did
     with job_scope():
         try:
             metrics = fit(spec, built)
