@@ -232,10 +232,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="B:C",
         help="baseline:candidate steps (repeatable; default 1200:300)",
     )
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--first-seed", type=int, default=1337, help="seeds are first-seed, first-seed + 1, ..."
-    )
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of each run (default 3)")
+    parser.add_argument("--first-seed", type=int, default=1337, help="the first; then +1, +2, ...")
     parser.add_argument(
         "--baseline-seeds",
         type=int,
@@ -250,13 +248,15 @@ def parser() -> argparse.ArgumentParser:
         help="judge against the baseline runs an earlier track printed (with this --baseline) "
         "instead of training them",
     )
-    parser.add_argument("--alpha", type=float, default=0.01)
-    parser.add_argument("--baseline", default=BASELINE, metavar="K=V;K=V")
-    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=K=V;K=V")
+    parser.add_argument("--alpha", type=float, default=0.01, help="a pass needs p below this")
+    parser.add_argument("--baseline", default=BASELINE, metavar="K=V;K=V", help="default: GPT-2")
+    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=K=V;K=V",
+                        help=f"repeatable (default {CANDIDATE})")  # fmt: skip
     parser.add_argument("--race", action="store_true", help="race to the baseline's loss instead")
     parser.add_argument("--val-every", type=int, default=25, help="race: validate every N steps")
     parser.add_argument("--max-factor", type=float, default=1.5, help="race: steps cap / budget")
-    parser.add_argument("--allow-unequal-tokens", action="store_true")
+    parser.add_argument("--allow-unequal-tokens", action="store_true",
+                        help="train unequal tokens per step anyway, noted in every result")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
     parser.add_argument("--table", type=Path, default=None, help="also write a Markdown table")
     parser.add_argument("overrides", nargs="*", help="train.py overrides for every run")
