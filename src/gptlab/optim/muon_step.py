@@ -186,12 +186,14 @@ class BatchedMuon:
                                          backend=backend)  # fmt: skip
         self._buckets: dict[tuple, _Bucket] = {}
         self._scalars: dict[tuple, Tensor] = {}
+        self._filled: set[tuple] = set()  # the scalars filled in this step
         self._no_skip: dict[torch.device, Tensor] = {}
 
     @torch.no_grad()
     def step(self, skip: Tensor | None = None) -> None:
         """One update of every parameter that has a gradient; ``skip``: a 0-d bool tensor, when
         true, parameters and states stay exactly as they were."""
+        self._filled.clear()
         for index, group in enumerate(self.optimizer.param_groups):
             by_shape: dict[tuple, list[Tensor]] = defaultdict(list)
             for param in group["params"]:
@@ -225,7 +227,10 @@ class BatchedMuon:
             key = (index, name, tuple(shape) if name == "lr_step" else None, device)
             if key not in self._scalars:
                 self._scalars[key] = torch.zeros((), dtype=torch.float32, device=device)
-            tensors[name] = self._scalars[key].fill_(value)
+            if key not in self._filled:  # a group's shared scalars: once per step, not per shape
+                self._scalars[key].fill_(value)
+                self._filled.add(key)
+            tensors[name] = self._scalars[key]
         return tensors
 
     def _bucket(self, key: tuple, params: list[Tensor], recipe: Recipe) -> _Bucket:
